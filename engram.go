@@ -1,0 +1,79 @@
+// Package engram holds the domain of Engram, a stateful runtime for AI
+// agents: projects and keys, agents, conversations and their items,
+// responses (runs) and usage, and the interfaces of the things that store
+// and serve them. It does no I/O; the packages beside it do.
+package engram
+
+import (
+	"crypto/rand"
+	"encoding/base32"
+	"strings"
+	"time"
+)
+
+// Project is the tenant boundary: every other row belongs to one.
+type Project struct {
+	ID        string `json:"id"`
+	Name      string `json:"name"`
+	CreatedAt int64  `json:"created_at"`
+}
+
+// Role says what an API key may do.
+type Role string
+
+const (
+	RoleAdmin     Role = "admin"     // everything, including keys
+	RoleDeveloper Role = "developer" // agents, conversations, responses
+	RoleInvoker   Role = "invoker"   // responses and conversations only
+)
+
+// Valid reports whether r is a known role.
+func (r Role) Valid() bool {
+	return r == RoleAdmin || r == RoleDeveloper || r == RoleInvoker
+}
+
+// APIKey is a credential. Only a hash of the secret is stored; Prefix is
+// the part shown to people so they can tell keys apart.
+type APIKey struct {
+	ID         string `json:"id"`
+	ProjectID  string `json:"project_id"`
+	Name       string `json:"name"`
+	Prefix     string `json:"prefix"`
+	Hash       string `json:"-"`
+	Role       Role   `json:"role"`
+	User       string `json:"user,omitempty"` // bound end user, if any
+	CreatedAt  int64  `json:"created_at"`
+	RevokedAt  int64  `json:"revoked_at,omitempty"`
+	LastUsedAt int64  `json:"last_used_at,omitempty"`
+}
+
+// Page selects a page of a list ordered by creation. After and Before are
+// ids (exclusive cursors); Order is "asc" or "desc".
+type Page struct {
+	After  string
+	Before string
+	Limit  int
+	Order  string
+}
+
+// Desc reports whether the page runs newest first.
+func (p Page) Desc() bool { return p.Order == "desc" }
+
+// NewID returns a fresh id with the given prefix ("resp", "conv", "msg", …),
+// shaped like OpenAI's: prefix, underscore, then 32 lower-case characters
+// that sort by creation time (so ids double as stable page cursors).
+func NewID(prefix string) string {
+	var b [20]byte
+	ms := uint64(time.Now().UnixMilli())
+	for i := 5; i >= 0; i-- { // 48-bit big-endian milliseconds first
+		b[i] = byte(ms)
+		ms >>= 8
+	}
+	_, _ = rand.Read(b[6:])
+	return prefix + "_" + strings.ToLower(idEncoding.EncodeToString(b[:]))
+}
+
+var idEncoding = base32.NewEncoding("0123456789abcdefghjkmnpqrstvwxyz").WithPadding(base32.NoPadding)
+
+// Now is the domain's clock in Unix seconds, as OpenAI's created_at fields are.
+func Now() int64 { return time.Now().Unix() }

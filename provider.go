@@ -1,0 +1,95 @@
+package engram
+
+import (
+	"context"
+	"encoding/json"
+)
+
+// Provider is a model API: OpenAI, Anthropic, an OpenAI-compatible server,
+// or the scripted test model. Adapters translate ModelRequest to their wire
+// format and their answer back to items.
+type Provider interface {
+	// Name is the prefix that selects the provider in a model name
+	// ("openai" in "openai/gpt-5.1").
+	Name() string
+
+	// Generate runs one model call. While the model answers it calls emit
+	// with each event in order (emit may be nil when nobody listens); when the
+	// call ends it returns the complete result. A failure returns an *Error:
+	// EUpstream for a provider error or garbage, EUpstreamTimeout when the
+	// provider did not answer in time, ERateLimited when retries ran out on
+	// 429s. Adapters retry 429 and 5xx themselves before giving up.
+	Generate(ctx context.Context, req *ModelRequest, emit func(ModelEvent)) (*ModelResult, error)
+}
+
+// ModelRequest is one call to a model: everything it reads.
+type ModelRequest struct {
+	Model           string // without the provider prefix
+	Instructions    string // system prompt: the stable head of the prompt
+	Input           []*Item
+	Tools           []ToolSpec // function-shaped schemas, builtins included
+	ToolChoice      json.RawMessage
+	Temperature     *float64
+	TopP            *float64
+	MaxOutputTokens int
+	// CacheKey groups calls that share a prompt prefix so provider caches hit
+	// (OpenAI prompt_cache_key; Anthropic gets cache_control breakpoints).
+	CacheKey string
+	User     string
+}
+
+// ModelEvent is one step of a model's streamed answer. For every output item
+// an adapter emits ModelItemAdded first, then deltas, then ModelItemDone with
+// the complete item, with Index counting the items of this call from 0.
+type ModelEvent struct {
+	Type  string
+	Index int
+	Item  *Item  // ModelItemAdded (type, call id, name known so far) and ModelItemDone
+	Delta string // text, refusal, arguments or reasoning summary delta
+}
+
+// Model event types.
+const (
+	ModelItemAdded      = "item_added"
+	ModelTextDelta      = "text_delta"
+	ModelRefusalDelta   = "refusal_delta"
+	ModelArgumentsDelta = "arguments_delta"
+	ModelReasoningDelta = "reasoning_delta"
+	ModelItemDone       = "item_done"
+)
+
+// ModelResult is a model call's complete answer.
+type ModelResult struct {
+	Output     []*Item
+	Usage      Usage
+	StopReason string // StopEnd, StopToolCalls, StopMaxTokens, StopContentFilter
+}
+
+// Stop reasons, normalised across providers.
+const (
+	StopEnd           = "end"
+	StopToolCalls     = "tool_calls"
+	StopMaxTokens     = "max_tokens"
+	StopContentFilter = "content_filter"
+)
+
+// Tool is a tool the server runs itself.
+type Tool interface {
+	Spec() ToolSpec
+	// Call runs the tool with the model's JSON arguments and returns what
+	// the model reads back. An *Error with EInvalid is shown to the model as
+	// a tool result so it can correct itself; other errors fail the run.
+	Call(ctx context.Context, call ToolCall) (string, error)
+}
+
+// ToolCall is one invocation of a server-side tool.
+type ToolCall struct {
+	ProjectID      string
+	ConversationID string
+	ResponseID     string
+	User           string
+	CallID         string
+	Arguments      json.RawMessage
+	// IdempotencyKey is stable across retries of the same call.
+	IdempotencyKey string
+}

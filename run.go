@@ -1,0 +1,175 @@
+package engram
+
+import (
+	"context"
+	"encoding/json"
+)
+
+// Response statuses, as in OpenAI's Responses API.
+const (
+	StatusQueued         = "queued"
+	StatusInProgress     = "in_progress"
+	StatusCompleted      = "completed"
+	StatusFailed         = "failed"
+	StatusCancelled      = "cancelled"
+	StatusIncomplete     = "incomplete"
+	StatusRequiresAction = "requires_action"
+)
+
+// Response is one turn of work (a run): input items, then model and tool
+// calls in a loop, then output items.
+type Response struct {
+	ID                 string            `json:"id"`
+	ProjectID          string            `json:"-"`
+	ConversationID     string            `json:"-"` // the log the run appends to (hidden for chains)
+	Conversation       string            `json:"-"` // the conversation the caller named, if any
+	PreviousResponseID string            `json:"previous_response_id,omitempty"`
+	AgentID            string            `json:"-"`
+	AgentVersion       int               `json:"-"`
+	Model              string            `json:"model"` // as requested: provider/model or agent/NAME
+	Instructions       string            `json:"instructions,omitempty"`
+	Tools              []ToolSpec        `json:"tools,omitempty"`
+	ToolChoice         json.RawMessage   `json:"tool_choice,omitempty"`
+	Temperature        *float64          `json:"temperature,omitempty"`
+	TopP               *float64          `json:"top_p,omitempty"`
+	MaxOutputTokens    int               `json:"max_output_tokens,omitempty"`
+	MaxToolCalls       int               `json:"max_tool_calls,omitempty"`
+	ParallelToolCalls  bool              `json:"parallel_tool_calls"`
+	Truncation         string            `json:"truncation,omitempty"`
+	Store              bool              `json:"store"`
+	Background         bool              `json:"background"`
+	User               string            `json:"user,omitempty"`
+	Metadata           map[string]string `json:"metadata"`
+	Status             string            `json:"status"`
+	Error              *ResponseError    `json:"error,omitempty"`
+	IncompleteReason   string            `json:"-"` // max_output_tokens, max_tool_calls, …
+	Output             []*Item           `json:"output"`
+	// BaseSeq is the seq of the last item of ConversationID the run saw when
+	// it started. For a hidden conversation CreateResponse fails with
+	// EConflict when the log has moved on since (a concurrent continuation
+	// of the same response): the runtime then forks instead.
+	BaseSeq int64 `json:"-"`
+	// LastSeq is the seq of the last item the response appended.
+	LastSeq     int64  `json:"-"`
+	Usage       *Usage `json:"usage,omitempty"`
+	CreatedAt   int64  `json:"created_at"`
+	CompletedAt int64  `json:"completed_at,omitempty"`
+}
+
+// ResponseError is why a response failed.
+type ResponseError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// Usage counts tokens. StatelessInputTokens is what a stateless client would
+// have sent for the same turn (the whole history again), so that what the
+// runtime saves is measured rather than claimed.
+type Usage struct {
+	InputTokens          int  `json:"input_tokens"`
+	CachedTokens         int  `json:"cached_tokens"`
+	OutputTokens         int  `json:"output_tokens"`
+	ReasoningTokens      int  `json:"reasoning_tokens"`
+	TotalTokens          int  `json:"total_tokens"`
+	StatelessInputTokens int  `json:"stateless_input_tokens"`
+	Estimated            bool `json:"estimated,omitempty"` // counted offline, the provider gave none
+}
+
+// Add adds o to u.
+func (u *Usage) Add(o Usage) {
+	u.InputTokens += o.InputTokens
+	u.CachedTokens += o.CachedTokens
+	u.OutputTokens += o.OutputTokens
+	u.ReasoningTokens += o.ReasoningTokens
+	u.TotalTokens += o.TotalTokens
+	u.StatelessInputTokens += o.StatelessInputTokens
+	u.Estimated = u.Estimated || o.Estimated
+}
+
+// UsageRecord is one model call's usage, kept for accounting.
+type UsageRecord struct {
+	ID             string `json:"id"`
+	ProjectID      string `json:"-"`
+	ResponseID     string `json:"response_id"`
+	ConversationID string `json:"conversation_id"`
+	AgentID        string `json:"agent_id,omitempty"`
+	User           string `json:"user,omitempty"`
+	Provider       string `json:"provider"`
+	Model          string `json:"model"`
+	Usage
+	CreatedAt int64 `json:"created_at"`
+}
+
+// StreamEvent is one event of a response's stream. Type is the OpenAI event
+// name (response.created, response.output_text.delta, …); the fields used
+// depend on it. The http layer numbers the events and writes OpenAI's JSON.
+type StreamEvent struct {
+	Type         string
+	Response     *Response // response.created, .in_progress, .completed, .failed, .incomplete
+	OutputIndex  int
+	ContentIndex int
+	Item         *Item    // output_item.added / .done
+	Part         *Content // content_part.added / .done
+	Delta        string   // *.delta
+	Text         string   // output_text.done, refusal.done
+	Arguments    string   // function_call_arguments.done
+}
+
+// Stream event types produced by the runtime.
+const (
+	EventResponseCreated           = "response.created"
+	EventResponseInProgress        = "response.in_progress"
+	EventResponseCompleted         = "response.completed"
+	EventResponseFailed            = "response.failed"
+	EventResponseIncomplete        = "response.incomplete"
+	EventOutputItemAdded           = "response.output_item.added"
+	EventOutputItemDone            = "response.output_item.done"
+	EventContentPartAdded          = "response.content_part.added"
+	EventContentPartDone           = "response.content_part.done"
+	EventOutputTextDelta           = "response.output_text.delta"
+	EventOutputTextDone            = "response.output_text.done"
+	EventRefusalDelta              = "response.refusal.delta"
+	EventRefusalDone               = "response.refusal.done"
+	EventFunctionCallArgsDelta     = "response.function_call_arguments.delta"
+	EventFunctionCallArgsDone      = "response.function_call_arguments.done"
+	EventReasoningSummaryPartAdded = "response.reasoning_summary_part.added"
+	EventReasoningSummaryPartDone  = "response.reasoning_summary_part.done"
+	EventReasoningSummaryDelta     = "response.reasoning_summary_text.delta"
+	EventReasoningSummaryDone      = "response.reasoning_summary_text.done"
+)
+
+// ResponseRequest is a decoded POST /v1/responses: what a caller asks for,
+// before the runtime resolves the agent, model and conversation.
+type ResponseRequest struct {
+	Model              string // provider/model, a bare model name, or agent/NAME
+	Agent              string // agent id or name (Engram extension)
+	Input              []*Item
+	Instructions       *string
+	PreviousResponseID string
+	Conversation       string
+	Tools              []ToolSpec
+	ToolChoice         json.RawMessage
+	Temperature        *float64
+	TopP               *float64
+	MaxOutputTokens    int
+	MaxToolCalls       int
+	ParallelToolCalls  *bool
+	Truncation         string
+	Store              *bool
+	Stream             bool
+	Background         bool
+	User               string
+	Metadata           map[string]string
+	PromptCacheKey     string
+}
+
+// ResponseService runs responses.
+type ResponseService interface {
+	// CreateResponse runs a response to its end (completed, incomplete,
+	// failed, or stopped for client tool calls), calling emit with every
+	// stream event in order when emit is not nil. An error before the run
+	// starts (bad request, unknown ids) is returned as an *Error and nothing
+	// is stored; a failure during the run is recorded in the returned
+	// response (status failed) and also returned as an error.
+	CreateResponse(ctx context.Context, projectID string, req *ResponseRequest, emit func(StreamEvent)) (*Response, error)
+}
