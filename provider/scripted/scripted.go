@@ -1,0 +1,128 @@
+// Package scripted is a deterministic model for tests and offline demos.
+// It is not a language model: its answers follow fixed rules, and every
+// answer says so nowhere but in its name, "scripted/…", which Engram shows
+// wherever a model is named.
+//
+// Models:
+//
+//	scripted/echo    answers "echo: <the last user message>"
+//	scripted/recall  answers with every user message in its window, joined
+//	                 by " | ", so tests can see what context reached it
+//	scripted/tools   calls the first declared tool with arguments {}
+//
+// Any scripted model calls a tool when the last user message reads
+// "call <tool> <json arguments>", and answers "tool said: <output>" when
+// the last input item is a tool's output.
+package scripted
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+
+	"github.com/engram-run/engram"
+)
+
+// Provider is the scripted provider. The zero value is ready to use.
+type Provider struct{}
+
+// New returns the scripted provider.
+func New() *Provider { return &Provider{} }
+
+// Name implements engram.Provider.
+func (*Provider) Name() string { return "scripted" }
+
+// Generate implements engram.Provider.
+func (*Provider) Generate(ctx context.Context, req *engram.ModelRequest, emit func(engram.ModelEvent)) (*engram.ModelResult, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if emit == nil {
+		emit = func(engram.ModelEvent) {}
+	}
+	var last *engram.Item
+	if n := len(req.Input); n > 0 {
+		last = req.Input[n-1]
+	}
+	lastUser := lastUserText(req.Input)
+
+	if last != nil && last.Type == engram.ItemFunctionCallOutput {
+		return text(emit, "tool said: "+last.Output), nil
+	}
+	if name, args, ok := parseCall(lastUser); ok && last != nil && last.Type == engram.ItemMessage {
+		return call(emit, name, args), nil
+	}
+	switch req.Model {
+	case "echo":
+		return text(emit, "echo: "+lastUser), nil
+	case "recall":
+		var said []string
+		for _, it := range req.Input {
+			if it.Type == engram.ItemMessage && it.Role == "user" {
+				said = append(said, it.Text())
+			}
+		}
+		return text(emit, strings.Join(said, " | ")), nil
+	case "tools":
+		if len(req.Tools) == 0 {
+			return text(emit, "no tools declared"), nil
+		}
+		return call(emit, req.Tools[0].Name, "{}"), nil
+	}
+	return nil, engram.ParamErrorf(engram.EInvalid, "model", "scripted model %q does not exist: use scripted/echo, scripted/recall or scripted/tools", req.Model)
+}
+
+func lastUserText(input []*engram.Item) string {
+	for i := len(input) - 1; i >= 0; i-- {
+		if it := input[i]; it.Type == engram.ItemMessage && it.Role == "user" {
+			return it.Text()
+		}
+	}
+	return ""
+}
+
+// parseCall reads "call <tool> <json>" (the JSON may be absent).
+func parseCall(s string) (name, args string, ok bool) {
+	rest, found := strings.CutPrefix(strings.TrimSpace(s), "call ")
+	if !found {
+		return "", "", false
+	}
+	name, args, _ = strings.Cut(strings.TrimSpace(rest), " ")
+	args = strings.TrimSpace(args)
+	if args == "" {
+		args = "{}"
+	}
+	if name == "" || !json.Valid([]byte(args)) {
+		return "", "", false
+	}
+	return name, args, true
+}
+
+// text streams s word by word as one assistant message.
+func text(emit func(engram.ModelEvent), s string) *engram.ModelResult {
+	item := &engram.Item{Type: engram.ItemMessage, Role: "assistant", Status: engram.StatusInProgress}
+	emit(engram.ModelEvent{Type: engram.ModelItemAdded, Index: 0, Item: item})
+	for rest := s; rest != ""; {
+		i := strings.IndexByte(rest[min(1, len(rest)):], ' ')
+		chunk := rest
+		if i >= 0 {
+			chunk = rest[:i+1]
+		}
+		rest = rest[len(chunk):]
+		emit(engram.ModelEvent{Type: engram.ModelTextDelta, Index: 0, Delta: chunk})
+	}
+	done := &engram.Item{Type: engram.ItemMessage, Role: "assistant", Status: engram.StatusCompleted,
+		Content: []engram.Content{{Type: engram.ContentOutputText, Text: s}}}
+	emit(engram.ModelEvent{Type: engram.ModelItemDone, Index: 0, Item: done})
+	return &engram.ModelResult{Output: []*engram.Item{done}, StopReason: engram.StopEnd}
+}
+
+func call(emit func(engram.ModelEvent), name, args string) *engram.ModelResult {
+	callID := engram.NewID("call")
+	emit(engram.ModelEvent{Type: engram.ModelItemAdded, Index: 0,
+		Item: &engram.Item{Type: engram.ItemFunctionCall, CallID: callID, Name: name, Status: engram.StatusInProgress}})
+	emit(engram.ModelEvent{Type: engram.ModelArgumentsDelta, Index: 0, Delta: args})
+	done := &engram.Item{Type: engram.ItemFunctionCall, CallID: callID, Name: name, Arguments: args, Status: engram.StatusCompleted}
+	emit(engram.ModelEvent{Type: engram.ModelItemDone, Index: 0, Item: done})
+	return &engram.ModelResult{Output: []*engram.Item{done}, StopReason: engram.StopToolCalls}
+}

@@ -1,0 +1,66 @@
+// Package tokens counts tokens offline with OpenAI's o200k_base encoding,
+// for when a provider reports none and for budgeting the context window
+// before a call. Counts for other vendors' models are estimates.
+package tokens
+
+import (
+	"sync"
+
+	"github.com/engram-run/engram"
+	tiktoken "github.com/pkoukk/tiktoken-go"
+	tiktokenloader "github.com/pkoukk/tiktoken-go-loader"
+)
+
+// Per-item overhead of the chat format (role and separators), as OpenAI's
+// counting guide gives it.
+const itemOverhead = 4
+
+var (
+	loadOnce sync.Once
+	encoding *tiktoken.Tiktoken
+)
+
+func load() *tiktoken.Tiktoken {
+	loadOnce.Do(func() {
+		// The offline loader reads the encoding embedded in the binary: no
+		// network at start-up or ever.
+		tiktoken.SetBpeLoader(tiktokenloader.NewOfflineLoader())
+		enc, err := tiktoken.GetEncoding("o200k_base")
+		if err != nil {
+			panic("tokens: embedded o200k_base encoding failed to load: " + err.Error())
+		}
+		encoding = enc
+	})
+	return encoding
+}
+
+// Warm loads the encoding now, so the first request does not pay for it.
+func Warm() { load() }
+
+// Count returns the number of tokens in s.
+func Count(s string) int {
+	if s == "" {
+		return 0
+	}
+	return len(load().EncodeOrdinary(s))
+}
+
+// Item returns the tokens an item costs in a model's input.
+func Item(it *engram.Item) int {
+	n := itemOverhead + Count(it.Text())
+	for _, c := range it.Content {
+		if c.Type == engram.ContentInputImage || c.Type == engram.ContentInputFile {
+			n += 765 // a high-detail 512px tile's price: a fair default for budgeting
+		}
+	}
+	return n
+}
+
+// Items returns the sum of Item over items.
+func Items(items []*engram.Item) int {
+	n := 0
+	for _, it := range items {
+		n += Item(it)
+	}
+	return n
+}

@@ -1,0 +1,42 @@
+// Package tool holds the tools the server runs itself, and the registry the
+// runtime finds them in.
+package tool
+
+import (
+	"sort"
+
+	"github.com/engram-run/engram"
+)
+
+// Registry maps built-in tool names to tools.
+type Registry struct {
+	tools map[string]engram.Tool
+}
+
+// NewRegistry returns a registry of ts.
+func NewRegistry(ts ...engram.Tool) *Registry {
+	r := &Registry{tools: map[string]engram.Tool{}}
+	for _, t := range ts {
+		r.tools[t.Spec().Name] = t
+	}
+	return r
+}
+
+// Builtins returns a registry of every built-in tool that needs no
+// configuration.
+func Builtins() *Registry {
+	return NewRegistry(CurrentTime{})
+}
+
+// Get returns the named tool, or nil.
+func (r *Registry) Get(name string) engram.Tool { return r.tools[name] }
+
+// Names lists the tools, sorted.
+func (r *Registry) Names() []string {
+	names := make([]string, 0, len(r.tools))
+	for n := range r.tools {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
