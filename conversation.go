@@ -22,6 +22,11 @@ type Conversation struct {
 	ForkOf    string            `json:"-"`
 	ForkSeq   int64             `json:"-"`
 	LastSeq   int64             `json:"-"` // highest seq appended so far
+	// Tokens sums the Tokens of the log's undeleted items, a fork's parent
+	// up to ForkSeq included: what a stateless client would resend each
+	// turn. The store keeps it on every append and delete, so reading it
+	// costs nothing however long the log.
+	Tokens int64 `json:"-"`
 }
 
 // ConversationFilter selects conversations to list.

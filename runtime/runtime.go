@@ -1,0 +1,391 @@
+// Package runtime runs responses: it resolves the agent, model and
+// conversation of a request, builds the model's input from the log, calls
+// the model, runs server-side tools, and records everything in the store.
+package runtime
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"strings"
+
+	"github.com/engram-run/engram"
+	"github.com/engram-run/engram/provider"
+	"github.com/engram-run/engram/tokens"
+	"github.com/engram-run/engram/tool"
+)
+
+// Runtime implements engram.ResponseService.
+type Runtime struct {
+	Store     engram.Store
+	Providers *provider.Registry
+	Tools     *tool.Registry
+	Logger    *slog.Logger
+
+	// MaxToolCalls bounds the server-side tool calls of one response when
+	// neither the request nor the agent sets a limit.
+	MaxToolCalls int
+	// MaxModelCalls bounds the model calls of one response.
+	MaxModelCalls int
+	// MaxWindowItems bounds the items read for one context window.
+	MaxWindowItems int
+}
+
+// New returns a runtime with default limits.
+func New(store engram.Store, providers *provider.Registry, tools *tool.Registry, logger *slog.Logger) *Runtime {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Runtime{Store: store, Providers: providers, Tools: tools, Logger: logger,
+		MaxToolCalls: 32, MaxModelCalls: 64, MaxWindowItems: 4096}
+}
+
+var _ engram.ResponseService = (*Runtime)(nil)
+
+// plan is a request resolved against the store: everything a run needs.
+type plan struct {
+	projectID string
+	req       *engram.ResponseRequest
+	agent     *engram.Agent
+	provider  engram.Provider
+	model     string // the provider's own name for it
+	tools     []engram.ToolSpec
+	persist   bool
+	conv      *engram.Conversation // the log the run appends to; nil when persist is false and there is none
+	forkFrom  *engram.Conversation // the parent, when conv is a fork made for this run
+	newConv   bool                 // conv is a new log, created with the response
+	history   []*engram.Item       // the window of earlier items, oldest first
+	budget    int                  // input tokens for one call
+}
+
+// CreateResponse implements engram.ResponseService.
+func (rt *Runtime) CreateResponse(ctx context.Context, projectID string, req *engram.ResponseRequest, emit func(engram.StreamEvent)) (*engram.Response, error) {
+	if emit == nil {
+		emit = func(engram.StreamEvent) {}
+	}
+	p, err := rt.plan(ctx, projectID, req)
+	if err != nil {
+		return nil, err
+	}
+	r := p.newResponse()
+	input := rt.prepareInput(req.Input)
+	if err := checkToolOutputs(p.history, input); err != nil {
+		return nil, err
+	}
+	if p.persist {
+		if err := rt.begin(ctx, p, r, input); err != nil {
+			return nil, err
+		}
+	}
+	return rt.execute(ctx, p, r, input, emit)
+}
+
+// plan resolves agent, model, tools and conversation.
+func (rt *Runtime) plan(ctx context.Context, projectID string, req *engram.ResponseRequest) (*plan, error) {
+	p := &plan{projectID: projectID, req: req, persist: req.Store == nil || *req.Store}
+	if req.Conversation != "" && req.PreviousResponseID != "" {
+		return nil, engram.ParamErrorf(engram.EInvalid, "previous_response_id",
+			"previous_response_id and conversation cannot be used together")
+	}
+
+	// The conversation comes first: it may name the agent.
+	var prev *engram.Response
+	switch {
+	case req.Conversation != "":
+		c, err := rt.Store.GetConversation(ctx, projectID, req.Conversation)
+		if err != nil || c.Hidden || (c.User != "" && req.User != "" && c.User != req.User) {
+			return nil, engram.ParamErrorf(engram.ENotFound, "conversation", "Conversation with id '%s' not found.", req.Conversation)
+		}
+		p.conv = c
+	case req.PreviousResponseID != "":
+		r, err := rt.Store.GetResponse(ctx, projectID, req.PreviousResponseID)
+		if err != nil {
+			return nil, engram.ParamErrorf(engram.ENotFound, "previous_response_id", "Previous response with id '%s' not found.", req.PreviousResponseID)
+		}
+		if r.Status == engram.StatusInProgress || r.Status == engram.StatusQueued {
+			return nil, engram.ParamErrorf(engram.EConflict, "previous_response_id",
+				"Previous response '%s' is still %s; continue from it once it has finished.", r.ID, r.Status)
+		}
+		c, err := rt.Store.GetConversation(ctx, projectID, r.ConversationID)
+		if err != nil {
+			return nil, err
+		}
+		prev = r
+		if c.Hidden && c.LastSeq == r.LastSeq {
+			p.conv = c // the chain's tip: continue it in place
+		} else {
+			// Continuing from inside a log (or from a named conversation, which
+			// a chain must not write into): branch off without copying.
+			p.forkFrom = c
+			p.conv = &engram.Conversation{ID: engram.NewID("conv"), ProjectID: projectID, Hidden: true,
+				AgentID: c.AgentID, User: c.User, ForkOf: c.ID, ForkSeq: r.LastSeq, LastSeq: r.LastSeq,
+				Metadata: map[string]string{}}
+		}
+	}
+
+	if err := rt.resolveAgent(ctx, p, prev); err != nil {
+		return nil, err
+	}
+	if p.conv == nil && p.persist {
+		p.conv = &engram.Conversation{ID: engram.NewID("conv"), ProjectID: projectID, Hidden: true,
+			User: req.User, Metadata: map[string]string{}}
+		p.newConv = true
+		if p.agent != nil {
+			p.conv.AgentID = p.agent.ID
+		}
+	}
+	if err := rt.resolveTools(p); err != nil {
+		return nil, err
+	}
+
+	maxOut := req.MaxOutputTokens
+	agentBudget := 0
+	if p.agent != nil {
+		agentBudget = p.agent.Context.BudgetTokens
+	}
+	p.budget = inputBudget(p.model, agentBudget, maxOut)
+
+	if p.forkFrom != nil {
+		// A fork is one row pointing into its parent's log; making it now
+		// lets the store follow the link when reading the window.
+		if err := rt.Store.ForkConversation(ctx, p.conv); err != nil {
+			return nil, err
+		}
+	}
+	if p.conv != nil && p.conv.LastSeq > 0 {
+		fixed := tokens.Count(p.instructions()) + toolTokens(p.tools) + tokens.Items(req.Input)
+		room := max(p.budget-fixed, 1)
+		history, err := rt.Store.RecentItems(ctx, projectID, p.conv.ID, rt.MaxWindowItems, room)
+		if err != nil {
+			return nil, err
+		}
+		p.history = trimToTurnStart(history)
+	}
+	return p, nil
+}
+
+func (rt *Runtime) resolveAgent(ctx context.Context, p *plan, prev *engram.Response) error {
+	req := p.req
+	agentRef := req.Agent
+	model := req.Model
+	if name, ok := strings.CutPrefix(model, "agent/"); ok {
+		if agentRef != "" && agentRef != name {
+			return engram.ParamErrorf(engram.EInvalid, "agent", "model names agent %q but agent is %q", name, agentRef)
+		}
+		agentRef, model = name, ""
+	}
+	if agentRef == "" && model == "" {
+		// Continue with the agent or model the conversation was using.
+		switch {
+		case p.conv != nil && p.conv.AgentID != "":
+			agentRef = p.conv.AgentID
+		case prev != nil && prev.AgentID != "":
+			agentRef = prev.AgentID
+		case prev != nil:
+			model = prev.Model
+		default:
+			return engram.ParamErrorf(engram.EInvalid, "model", "model is required: name a model (e.g. scripted/echo, openai/gpt-5.1) or an agent (agent/NAME)")
+		}
+	}
+	if agentRef != "" {
+		a, err := rt.Store.GetAgent(ctx, p.projectID, agentRef, 0)
+		if err != nil {
+			if engram.ErrorCode(err) == engram.ENotFound {
+				return engram.ParamErrorf(engram.ENotFound, "model", "Agent '%s' not found.", agentRef)
+			}
+			return err
+		}
+		p.agent = a
+		model = a.Model
+	}
+	prov, name, err := rt.Providers.Resolve(model)
+	if err != nil {
+		return err
+	}
+	p.provider, p.model = prov, name
+	return nil
+}
+
+// resolveTools merges the agent's tools and the request's, checking that
+// every builtin exists.
+func (rt *Runtime) resolveTools(p *plan) error {
+	var specs []engram.ToolSpec
+	if p.agent != nil {
+		specs = append(specs, p.agent.Tools...)
+	}
+	specs = append(specs, p.req.Tools...)
+	seen := map[string]bool{}
+	for i, s := range specs {
+		if seen[s.Name] {
+			return engram.ParamErrorf(engram.EInvalid, "tools", "tool %q is declared twice", s.Name)
+		}
+		seen[s.Name] = true
+		switch s.Type {
+		case engram.ToolFunction:
+			if s.Name == "" {
+				return engram.ParamErrorf(engram.EInvalid, "tools", "a function tool needs a name")
+			}
+		case engram.ToolBuiltin:
+			t := rt.Tools.Get(s.Name)
+			if t == nil {
+				return engram.ParamErrorf(engram.EInvalid, "tools", "builtin tool %q does not exist (builtins: %s)", s.Name, strings.Join(rt.Tools.Names(), ", "))
+			}
+			spec := t.Spec()
+			if s.Description != "" {
+				spec.Description = s.Description
+			}
+			specs[i] = spec
+		default:
+			return engram.ParamErrorf(engram.EUnsupported, "tools", "tool type %q is not supported", s.Type)
+		}
+	}
+	p.tools = specs
+	return nil
+}
+
+func (p *plan) instructions() string {
+	var parts []string
+	if p.agent != nil && p.agent.Instructions != "" {
+		parts = append(parts, p.agent.Instructions)
+	}
+	if p.req.Instructions != nil && *p.req.Instructions != "" {
+		parts = append(parts, *p.req.Instructions)
+	}
+	return strings.Join(parts, "\n\n")
+}
+
+func (p *plan) newResponse() *engram.Response {
+	req := p.req
+	r := &engram.Response{
+		ID:                 engram.NewID("resp"),
+		ProjectID:          p.projectID,
+		Conversation:       req.Conversation,
+		PreviousResponseID: req.PreviousResponseID,
+		Model:              req.Model,
+		Tools:              p.req.Tools,
+		ToolChoice:         req.ToolChoice,
+		Temperature:        req.Temperature,
+		TopP:               req.TopP,
+		MaxOutputTokens:    req.MaxOutputTokens,
+		MaxToolCalls:       req.MaxToolCalls,
+		ParallelToolCalls:  req.ParallelToolCalls == nil || *req.ParallelToolCalls,
+		Truncation:         req.Truncation,
+		Store:              p.persist,
+		Background:         req.Background,
+		User:               req.User,
+		Metadata:           req.Metadata,
+		Status:             engram.StatusInProgress,
+		Output:             []*engram.Item{},
+		CreatedAt:          engram.Now(),
+	}
+	if req.Instructions != nil {
+		r.Instructions = *req.Instructions
+	}
+	if r.Metadata == nil {
+		r.Metadata = map[string]string{}
+	}
+	if r.Truncation == "" {
+		r.Truncation = "disabled"
+	}
+	if p.conv != nil {
+		r.ConversationID = p.conv.ID
+		r.BaseSeq = p.conv.LastSeq
+	}
+	if p.agent != nil {
+		r.AgentID, r.AgentVersion = p.agent.ID, p.agent.Version
+		if r.Model == "" {
+			r.Model = "agent/" + p.agent.Name
+		}
+		if r.User == "" && p.conv != nil {
+			r.User = p.conv.User
+		}
+	}
+	if r.Model == "" {
+		r.Model = p.provider.Name() + "/" + p.model
+	}
+	return r
+}
+
+// prepareInput gives input items their ids and token counts.
+func (rt *Runtime) prepareInput(in []*engram.Item) []*engram.Item {
+	for _, it := range in {
+		if it.ID == "" {
+			it.ID = engram.NewID(engram.ItemIDPrefix(it.Type))
+		}
+		if it.Status == "" && it.Type != engram.ItemMessage {
+			it.Status = engram.StatusCompleted
+		}
+		it.Origin = engram.OriginInput
+		it.Tokens = tokens.Item(it)
+	}
+	return in
+}
+
+// checkToolOutputs refuses a function_call_output that answers no call, as
+// OpenAI does: it would reach the model as an orphan and be rejected there.
+func checkToolOutputs(history, input []*engram.Item) error {
+	calls := map[string]bool{}
+	for _, it := range history {
+		if it.Type == engram.ItemFunctionCall {
+			calls[it.CallID] = true
+		}
+	}
+	for _, it := range input {
+		switch it.Type {
+		case engram.ItemFunctionCall:
+			calls[it.CallID] = true
+		case engram.ItemFunctionCallOutput:
+			if !calls[it.CallID] {
+				return engram.ParamErrorf(engram.EInvalid, "input", "No tool call found for function call output with call_id %s.", it.CallID)
+			}
+		}
+	}
+	return nil
+}
+
+// begin records the response and its input in one transaction, creating
+// the conversation first when the run starts a new log.
+func (rt *Runtime) begin(ctx context.Context, p *plan, r *engram.Response, input []*engram.Item) error {
+	if p.newConv {
+		if err := rt.Store.CreateConversation(ctx, p.conv, nil); err != nil {
+			return err
+		}
+	}
+	err := rt.Store.CreateResponse(ctx, r, input)
+	if engram.ErrorCode(err) == engram.EConflict && p.conv.Hidden && p.forkFrom == nil && p.req.PreviousResponseID != "" {
+		// Another continuation of the same response won the race to the
+		// tip of the chain: branch off at the point this one started from.
+		fork := &engram.Conversation{ID: engram.NewID("conv"), ProjectID: p.projectID, Hidden: true,
+			AgentID: p.conv.AgentID, User: p.conv.User, ForkOf: p.conv.ID, ForkSeq: r.BaseSeq, LastSeq: r.BaseSeq,
+			Metadata: map[string]string{}}
+		if err := rt.Store.ForkConversation(ctx, fork); err != nil {
+			return err
+		}
+		p.conv = fork
+		r.ConversationID = fork.ID
+		err = rt.Store.CreateResponse(ctx, r, input)
+	}
+	return err
+}
+
+func toolTokens(specs []engram.ToolSpec) int {
+	n := 0
+	for _, s := range specs {
+		n += tokens.Count(s.Name) + tokens.Count(s.Description) + len(s.Parameters)/4
+	}
+	return n
+}
+
+// toolSchemas returns what the model sees of the tools: every tool as a
+// function with a JSON schema.
+func toolSchemas(specs []engram.ToolSpec) []engram.ToolSpec {
+	out := make([]engram.ToolSpec, len(specs))
+	for i, s := range specs {
+		s.Type = engram.ToolFunction
+		if len(s.Parameters) == 0 {
+			s.Parameters = json.RawMessage(`{"type":"object","properties":{}}`)
+		}
+		out[i] = s
+	}
+	return out
+}

@@ -1,0 +1,77 @@
+package runtime
+
+import (
+	"strings"
+
+	"github.com/engram-run/engram"
+)
+
+// contextWindows lists known models' context windows in tokens, by name
+// prefix; the longest matching prefix wins. A model not listed gets
+// defaultContextWindow, and an agent's budget_tokens overrides both.
+var contextWindows = []struct {
+	prefix string
+	tokens int
+}{
+	{"gpt-5", 400_000},
+	{"gpt-4.1", 1_000_000},
+	{"gpt-4o", 128_000},
+	{"o1", 200_000},
+	{"o3", 200_000},
+	{"o4", 200_000},
+	{"claude-", 200_000},
+	{"gemini-", 1_000_000},
+	{"llama3", 128_000},
+	{"qwen3", 32_000},
+	{"echo", 16_000},   // scripted
+	{"recall", 16_000}, // scripted
+	{"tools", 16_000},  // scripted
+}
+
+const (
+	defaultContextWindow = 32_000
+	// outputReserve is kept free for the answer when no max_output_tokens
+	// is given.
+	outputReserve = 4_096
+)
+
+// contextWindow returns the context window of a model (without its
+// provider prefix).
+func contextWindow(model string) int {
+	best, n := defaultContextWindow, 0
+	for _, w := range contextWindows {
+		if len(w.prefix) > n && strings.HasPrefix(model, w.prefix) {
+			best, n = w.tokens, len(w.prefix)
+		}
+	}
+	return best
+}
+
+// inputBudget is the most input tokens one model call may carry.
+func inputBudget(model string, agentBudget, maxOutput int) int {
+	window := contextWindow(model)
+	reserve := outputReserve
+	if maxOutput > 0 {
+		reserve = maxOutput
+	}
+	budget := window - reserve
+	if budget < window/4 {
+		budget = window / 4
+	}
+	if agentBudget > 0 && agentBudget < budget {
+		budget = agentBudget
+	}
+	return budget
+}
+
+// trimToTurnStart drops leading items that cannot open a model's input: a
+// tool call or tool output whose partner fell outside the window would be
+// rejected by providers, so the window starts at a message.
+func trimToTurnStart(items []*engram.Item) []*engram.Item {
+	for i, it := range items {
+		if it.Type == engram.ItemMessage {
+			return items[i:]
+		}
+	}
+	return nil
+}
