@@ -6,9 +6,9 @@ import "github.com/engram-run/engram"
 // events, in OpenAI's order: output_item.added, content_part.added, deltas,
 // *.done, content_part.done, output_item.done.
 type streamState struct {
-	x    *run
-	base int            // output index of the call's first item
-	ids  map[int]string // item ids by the call's item index
+	x     *run
+	base  int            // output index of the call's first item
+	ids   map[int]string // item ids by the call's item index
 	added map[int]bool   // items whose output_item.added was emitted
 	open  map[int]string // content part type open per item index
 }
