@@ -1,0 +1,106 @@
+// Command engram is the Engram server and its command-line client.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		if err != errUsage {
+			fmt.Fprintln(os.Stderr, "engram:", err)
+		}
+		os.Exit(2)
+	}
+}
+
+// errUsage reports that usage was already printed.
+var errUsage = fmt.Errorf("usage")
+
+// command is one subcommand of engram.
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, e *invocation, args []string) error
+}
+
+// invocation is what a subcommand gets from the process: arguments aside,
+// everything it may read or write, so tests run commands in-process.
+type invocation struct {
+	getenv func(string) string
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+}
+
+// env returns the variable's value, or def when it is unset or empty.
+func (e *invocation) env(name, def string) string {
+	if v := e.getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func commands() []command {
+	return []command{
+		{"serve", "run the Engram server", runServe},
+		{"chat", "chat with a model or agent, keeping the conversation", runChat},
+		{"agents", "list, show, create, update and delete agents", runAgents},
+		{"conversations", "list, show and delete conversations", runConversations},
+		{"keys", "create, list and revoke API keys", runKeys},
+		{"bench", "measure the runtime's own cost per turn", runBench},
+	}
+}
+
+// run is the whole program; main only supplies the process's environment.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	inv := &invocation{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr}
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(stdout)
+		if len(args) == 0 {
+			return errUsage
+		}
+		return nil
+	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			return c.run(ctx, inv, args[1:])
+		}
+	}
+	usage(stderr)
+	return fmt.Errorf("unknown command %q", args[0])
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `engram: a stateful runtime for AI agents, serving the OpenAI Responses API over any model.
+
+Usage: engram <command> [flags]
+
+Commands:
+`)
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-14s %s\n", c.name, c.summary)
+	}
+	fmt.Fprint(w, `
+Run "engram <command> -h" for a command's flags.
+
+Environment:
+  ENGRAM_ADDR        address to listen on (serve) or reach (client commands); default 127.0.0.1:8080
+  ENGRAM_DATA        data directory for the embedded SQLite store; default ./engram-data
+  ENGRAM_ADMIN_KEY   seeds an admin API key (serve); without it the first start creates one and prints it once
+  ENGRAM_URL         base URL for client commands; default http://$ENGRAM_ADDR
+  ENGRAM_API_KEY     API key for client commands
+  OPENAI_API_KEY, OPENAI_BASE_URL, OPENAI_API (responses|chat)   the openai/ provider
+  ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL                         the anthropic/ provider
+  OLLAMA_HOST                                                   the ollama/ provider (OpenAI-compatible chat)
+  The scripted/ provider (a deterministic offline test model) is always available.
+`)
+}

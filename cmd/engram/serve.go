@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/engram-run/engram"
+	enghttp "github.com/engram-run/engram/http"
+	"github.com/engram-run/engram/provider"
+	"github.com/engram-run/engram/provider/anthropic"
+	"github.com/engram-run/engram/provider/openai"
+	"github.com/engram-run/engram/provider/scripted"
+	"github.com/engram-run/engram/runtime"
+	"github.com/engram-run/engram/sqlite"
+	"github.com/engram-run/engram/tokens"
+	"github.com/engram-run/engram/tool"
+)
+
+func runServe(ctx context.Context, e *invocation, args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	addr := fs.String("addr", e.env("ENGRAM_ADDR", "127.0.0.1:8080"), "address to listen on (ENGRAM_ADDR)")
+	data := fs.String("data", e.env("ENGRAM_DATA", "./engram-data"), "data directory of the SQLite store (ENGRAM_DATA)")
+	logLevel := fs.String("log-level", e.env("ENGRAM_LOG_LEVEL", "info"), "log level: debug, info, warn or error (ENGRAM_LOG_LEVEL)")
+	fs.Usage = func() {
+		fmt.Fprint(e.stderr, "Usage: engram serve [flags]\n\nRuns the Engram server on the embedded SQLite store.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return errUsage
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return fmt.Errorf("bad log level %q", *logLevel)
+	}
+	logger := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+
+	store, err := sqlite.Open(ctx, filepath.Join(*data, "engram.db"))
+	if err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	defer store.Close()
+
+	if err := bootstrap(ctx, store, e); err != nil {
+		return err
+	}
+	providers := configureProviders(e)
+	tokens.Warm()
+	rt := runtime.New(store, providers, tool.Builtins(), logger)
+	api := &enghttp.Server{Store: store, Responses: rt, Logger: logger,
+		Ready: func(ctx context.Context) error { _, err := store.ListProjects(ctx); return err }}
+
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	fmt.Fprintf(e.stdout, "engram listening on http://%s (data %s; providers: %s)\n", ln.Addr(), *data, strings.Join(providers.Names(), ", "))
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	return srv.Shutdown(shutdown)
+}
+
+// bootstrap makes sure a project and an admin key exist. ENGRAM_ADMIN_KEY
+// seeds the key; without it the first start makes one and prints it, once:
+// only its hash is kept.
+func bootstrap(ctx context.Context, store engram.Store, e *invocation) error {
+	projects, err := store.ListProjects(ctx)
+	if err != nil {
+		return err
+	}
+	var project *engram.Project
+	if len(projects) == 0 {
+		project = &engram.Project{ID: engram.NewID("proj"), Name: "default", CreatedAt: engram.Now()}
+		if err := store.CreateProject(ctx, project); err != nil {
+			return err
+		}
+	} else {
+		project = projects[0]
+	}
+	if secret := e.getenv("ENGRAM_ADMIN_KEY"); secret != "" {
+		if len(secret) < 16 {
+			return fmt.Errorf("ENGRAM_ADMIN_KEY is too short: use at least 16 characters")
+		}
+		if _, err := store.FindAPIKey(ctx, engram.HashKey(secret)); err == nil {
+			return nil
+		} else if engram.ErrorCode(err) != engram.ENotFound {
+			return err
+		}
+		return store.CreateAPIKey(ctx, &engram.APIKey{ID: engram.NewID("key"), ProjectID: project.ID, Name: "admin (ENGRAM_ADMIN_KEY)",
+			Prefix: secret[:min(len(secret), 12)], Hash: engram.HashKey(secret), Role: engram.RoleAdmin, CreatedAt: engram.Now()})
+	}
+	keys, err := store.ListAPIKeys(ctx, project.ID)
+	if err != nil || len(keys) > 0 {
+		return err
+	}
+	secret, shown := engram.NewKeySecret()
+	if err := store.CreateAPIKey(ctx, &engram.APIKey{ID: engram.NewID("key"), ProjectID: project.ID, Name: "admin (first start)",
+		Prefix: shown, Hash: engram.HashKey(secret), Role: engram.RoleAdmin, CreatedAt: engram.Now()}); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "Created the first admin API key. It is shown only this once; keep it:\n\n  %s\n\n", secret)
+	return nil
+}
+
+// configureProviders registers the scripted model always, and each real
+// provider from its ecosystem's usual variables.
+func configureProviders(e *invocation) *provider.Registry {
+	reg := provider.NewRegistry(scripted.New())
+	if key, base := e.getenv("OPENAI_API_KEY"), e.getenv("OPENAI_BASE_URL"); key != "" || base != "" {
+		reg.Add(openai.New(openai.Config{Name: "openai", APIKey: key, BaseURL: base, API: e.env("OPENAI_API", "responses")}))
+	}
+	if key, base := e.getenv("ANTHROPIC_API_KEY"), e.getenv("ANTHROPIC_BASE_URL"); key != "" || base != "" {
+		reg.Add(anthropic.New(anthropic.Config{APIKey: key, BaseURL: base}))
+	}
+	// Ollama speaks OpenAI's Chat Completions at /v1 of its host; it is
+	// registered always, as its local default is where people run it.
+	host := e.env("OLLAMA_HOST", "http://127.0.0.1:11434")
+	if !strings.Contains(host, "://") {
+		host = "http://" + host
+	}
+	reg.Add(openai.New(openai.Config{Name: "ollama", BaseURL: strings.TrimSuffix(host, "/") + "/v1", APIKey: "ollama", API: "chat"}))
+	return reg
+}
