@@ -20,11 +20,12 @@ type run struct {
 	output  []*engram.Item // the response's output so far
 	usage   []*engram.UsageRecord
 	toolRun int // server-side tool calls made
+	input   []*engram.Item
 }
 
 // execute runs the model/tool loop and records the outcome.
 func (rt *Runtime) execute(ctx context.Context, p *plan, r *engram.Response, input []*engram.Item, emit func(engram.StreamEvent)) (*engram.Response, error) {
-	x := &run{rt: rt, p: p, r: r, emit: emit}
+	x := &run{rt: rt, p: p, r: r, emit: emit, input: input}
 	x.window = make([]*engram.Item, 0, len(p.history)+len(input)+4)
 	x.window = append(append(x.window, p.history...), input...)
 
@@ -164,7 +165,7 @@ func (x *run) addOutput(it *engram.Item) {
 func (x *run) recordUsage(req *engram.ModelRequest, res *engram.ModelResult) {
 	u := res.Usage
 	if u.InputTokens == 0 && u.OutputTokens == 0 {
-		u.InputTokens = tokens.Count(req.Instructions) + toolTokens(x.p.tools) + tokens.Items(req.Input)
+		u.InputTokens = tokens.Stable(req.Instructions) + toolTokens(x.p.tools) + tokens.Items(req.Input)
 		u.OutputTokens = tokens.Items(res.Output)
 		u.Estimated = true
 	}
@@ -253,6 +254,9 @@ func (x *run) finish(ctx context.Context, runErr error) (*engram.Response, error
 			if runErr == nil {
 				runErr = err
 			}
+		} else if x.p.conv != nil {
+			added := append(append(make([]*engram.Item, 0, len(x.input)+len(r.Output)), x.input...), r.Output...)
+			x.rt.windows.advance(x.p.conv.ID, r.BaseSeq, x.p.conv.Tokens, added, r.LastSeq)
 		}
 	}
 	switch r.Status {

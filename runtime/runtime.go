@@ -29,6 +29,8 @@ type Runtime struct {
 	MaxModelCalls int
 	// MaxWindowItems bounds the items read for one context window.
 	MaxWindowItems int
+
+	windows *windowCache
 }
 
 // New returns a runtime with default limits.
@@ -37,7 +39,7 @@ func New(store engram.Store, providers *provider.Registry, tools *tool.Registry,
 		logger = slog.New(slog.DiscardHandler)
 	}
 	return &Runtime{Store: store, Providers: providers, Tools: tools, Logger: logger,
-		MaxToolCalls: 32, MaxModelCalls: 64, MaxWindowItems: 4096}
+		MaxToolCalls: 32, MaxModelCalls: 64, MaxWindowItems: 4096, windows: newWindowCache(4096)}
 }
 
 var _ engram.ResponseService = (*Runtime)(nil)
@@ -63,12 +65,12 @@ func (rt *Runtime) CreateResponse(ctx context.Context, projectID string, req *en
 	if emit == nil {
 		emit = func(engram.StreamEvent) {}
 	}
+	input := prepareInput(req.Input)
 	p, err := rt.plan(ctx, projectID, req)
 	if err != nil {
 		return nil, err
 	}
 	r := p.newResponse()
-	input := rt.prepareInput(req.Input)
 	if err := checkToolOutputs(p.history, input); err != nil {
 		return nil, err
 	}
@@ -153,11 +155,16 @@ func (rt *Runtime) plan(ctx context.Context, projectID string, req *engram.Respo
 		}
 	}
 	if p.conv != nil && p.conv.LastSeq > 0 {
-		fixed := tokens.Count(p.instructions()) + toolTokens(p.tools) + tokens.Items(req.Input)
+		fixed := tokens.Stable(p.instructions()) + toolTokens(p.tools) + tokens.Items(req.Input)
 		room := max(p.budget-fixed, 1)
-		history, err := rt.Store.RecentItems(ctx, projectID, p.conv.ID, rt.MaxWindowItems, room)
-		if err != nil {
-			return nil, err
+		history, ok := rt.windows.get(p.conv, rt.MaxWindowItems, room)
+		if !ok {
+			var err error
+			history, err = rt.Store.RecentItems(ctx, projectID, p.conv.ID, rt.MaxWindowItems, room)
+			if err != nil {
+				return nil, err
+			}
+			rt.windows.put(p.conv, history, room)
 		}
 		p.history = trimToTurnStart(history)
 	}
@@ -307,7 +314,7 @@ func (p *plan) newResponse() *engram.Response {
 }
 
 // prepareInput gives input items their ids and token counts.
-func (rt *Runtime) prepareInput(in []*engram.Item) []*engram.Item {
+func prepareInput(in []*engram.Item) []*engram.Item {
 	for _, it := range in {
 		if it.ID == "" {
 			it.ID = engram.NewID(engram.ItemIDPrefix(it.Type))
@@ -371,7 +378,7 @@ func (rt *Runtime) begin(ctx context.Context, p *plan, r *engram.Response, input
 func toolTokens(specs []engram.ToolSpec) int {
 	n := 0
 	for _, s := range specs {
-		n += tokens.Count(s.Name) + tokens.Count(s.Description) + len(s.Parameters)/4
+		n += tokens.Count(s.Name) + tokens.Stable(s.Description) + len(s.Parameters)/4
 	}
 	return n
 }

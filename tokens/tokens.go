@@ -56,11 +56,44 @@ func Item(it *engram.Item) int {
 	return n
 }
 
-// Items returns the sum of Item over items.
+// Items returns the tokens of items, using the count each item carries
+// from when it was written and counting only those without one.
 func Items(items []*engram.Item) int {
 	n := 0
 	for _, it := range items {
-		n += Item(it)
+		if it.Tokens > 0 {
+			n += it.Tokens
+		} else {
+			n += Item(it)
+		}
 	}
 	return n
 }
+
+// Stable counts text that recurs call after call (instructions, tool
+// schemas): it is counted once and remembered, so a long system prompt
+// costs nothing per turn.
+func Stable(s string) int {
+	if len(s) < 64 {
+		return Count(s)
+	}
+	stableMu.Lock()
+	n, ok := stable[s]
+	stableMu.Unlock()
+	if ok {
+		return n
+	}
+	n = Count(s)
+	stableMu.Lock()
+	if len(stable) >= 4096 { // bounded: forget everything rather than grow
+		clear(stable)
+	}
+	stable[s] = n
+	stableMu.Unlock()
+	return n
+}
+
+var (
+	stableMu sync.Mutex
+	stable   = map[string]int{}
+)

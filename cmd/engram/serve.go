@@ -46,27 +46,18 @@ func runServe(ctx context.Context, e *invocation, args []string) error {
 	}
 	logger := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
 
-	store, err := sqlite.Open(ctx, filepath.Join(*data, "engram.db"))
+	a, err := openApp(ctx, e, *data, logger)
 	if err != nil {
-		return fmt.Errorf("open store: %w", err)
-	}
-	defer store.Close()
-
-	if err := bootstrap(ctx, store, e); err != nil {
 		return err
 	}
-	providers := configureProviders(e)
-	tokens.Warm()
-	rt := runtime.New(store, providers, tool.Builtins(), logger)
-	api := &enghttp.Server{Store: store, Responses: rt, Logger: logger,
-		Ready: func(ctx context.Context) error { _, err := store.ListProjects(ctx); return err }}
+	defer a.Close()
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	fmt.Fprintf(e.stdout, "engram listening on http://%s (data %s; providers: %s)\n", ln.Addr(), *data, strings.Join(providers.Names(), ", "))
+	srv := &http.Server{Handler: a.handler, ReadHeaderTimeout: 10 * time.Second}
+	fmt.Fprintf(e.stdout, "engram listening on http://%s (data %s; providers: %s)\n", ln.Addr(), *data, strings.Join(a.providers.Names(), ", "))
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -78,6 +69,33 @@ func runServe(ctx context.Context, e *invocation, args []string) error {
 	shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	return srv.Shutdown(shutdown)
+}
+
+// app is the assembled server: store, runtime and API.
+type app struct {
+	store     *sqlite.DB
+	providers *provider.Registry
+	handler   http.Handler
+}
+
+func (a *app) Close() error { return a.store.Close() }
+
+// openApp assembles the server on the SQLite store in dir.
+func openApp(ctx context.Context, e *invocation, dir string, logger *slog.Logger) (*app, error) {
+	store, err := sqlite.Open(ctx, filepath.Join(dir, "engram.db"))
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	if err := bootstrap(ctx, store, e); err != nil {
+		store.Close()
+		return nil, err
+	}
+	providers := configureProviders(e)
+	tokens.Warm()
+	rt := runtime.New(store, providers, tool.Builtins(), logger)
+	api := &enghttp.Server{Store: store, Responses: rt, Logger: logger,
+		Ready: func(ctx context.Context) error { _, err := store.ListProjects(ctx); return err }}
+	return &app{store: store, providers: providers, handler: api.Handler()}, nil
 }
 
 // bootstrap makes sure a project and an admin key exist. ENGRAM_ADMIN_KEY
