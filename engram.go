@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"encoding/base32"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -62,16 +63,41 @@ func (p Page) Desc() bool { return p.Order == "desc" }
 // NewID returns a fresh id with the given prefix ("resp", "conv", "msg", …),
 // shaped like OpenAI's: prefix, underscore, then 32 lower-case characters
 // that sort by creation time (so ids double as stable page cursors).
+//
+// Within one process, ids made in the same millisecond still sort in the
+// order they were made: the random part is then the previous one plus one,
+// as monotonic ULIDs do.
 func NewID(prefix string) string {
 	var b [20]byte
 	ms := uint64(time.Now().UnixMilli())
+	idMu.Lock()
+	if ms <= idLastMS {
+		ms = idLastMS
+		for i := len(idLast) - 1; i >= 0; i-- { // increment, carrying
+			idLast[i]++
+			if idLast[i] != 0 {
+				break
+			}
+		}
+	} else {
+		idLastMS = ms
+		_, _ = rand.Read(idLast[:])
+		idLast[0] &= 0x7f // leave room to count up without wrapping
+	}
+	copy(b[6:], idLast[:])
+	idMu.Unlock()
 	for i := 5; i >= 0; i-- { // 48-bit big-endian milliseconds first
 		b[i] = byte(ms)
 		ms >>= 8
 	}
-	_, _ = rand.Read(b[6:])
 	return prefix + "_" + strings.ToLower(idEncoding.EncodeToString(b[:]))
 }
+
+var (
+	idMu     sync.Mutex
+	idLastMS uint64
+	idLast   [14]byte
+)
 
 var idEncoding = base32.NewEncoding("0123456789abcdefghjkmnpqrstvwxyz").WithPadding(base32.NoPadding)
 

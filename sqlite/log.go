@@ -1,0 +1,367 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+
+	"github.com/engram-run/engram"
+)
+
+type querier interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}
+
+const convColumns = `id, project_id, agent_id, end_user, metadata, created_at, hidden, fork_of, fork_seq, last_seq, tokens`
+
+func scanConversation(s interface{ Scan(...any) error }) (*engram.Conversation, error) {
+	c := &engram.Conversation{}
+	var meta []byte
+	var hidden int
+	if err := s.Scan(&c.ID, &c.ProjectID, &c.AgentID, &c.User, &meta, &c.CreatedAt, &hidden, &c.ForkOf, &c.ForkSeq, &c.LastSeq, &c.Tokens); err != nil {
+		return nil, err
+	}
+	c.Hidden = hidden != 0
+	if err := json.Unmarshal(meta, &c.Metadata); err != nil {
+		return nil, err
+	}
+	if c.Metadata == nil {
+		c.Metadata = map[string]string{}
+	}
+	return c, nil
+}
+
+func getConversation(ctx context.Context, q querier, projectID, id string) (*engram.Conversation, error) {
+	c, err := scanConversation(q.QueryRowContext(ctx, `SELECT `+convColumns+` FROM conversations WHERE project_id = ? AND id = ? AND deleted = 0`, projectID, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("conversation", id)
+	}
+	return c, err
+}
+
+// CreateConversation implements engram.Store.
+func (db *DB) CreateConversation(ctx context.Context, c *engram.Conversation, items []*engram.Item) error {
+	if c.CreatedAt == 0 {
+		c.CreatedAt = engram.Now()
+	}
+	if c.Metadata == nil {
+		c.Metadata = map[string]string{}
+	}
+	meta, _ := json.Marshal(c.Metadata)
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		if err := projectExists(ctx, tx, c.ProjectID); err != nil {
+			return err
+		}
+		c.LastSeq, c.Tokens = 0, 0
+		if _, err := tx.ExecContext(ctx, `INSERT INTO conversations (id, project_id, agent_id, end_user, metadata, created_at, hidden, fork_of, fork_seq, last_seq, tokens) VALUES (?, ?, ?, ?, ?, ?, ?, '', 0, 0, 0)`,
+			c.ID, c.ProjectID, c.AgentID, c.User, meta, c.CreatedAt, boolInt(c.Hidden)); err != nil {
+			return err
+		}
+		return appendItems(ctx, tx, c, items, "", "")
+	})
+}
+
+// ForkConversation implements engram.Store.
+func (db *DB) ForkConversation(ctx context.Context, c *engram.Conversation) error {
+	if c.CreatedAt == 0 {
+		c.CreatedAt = engram.Now()
+	}
+	if c.Metadata == nil {
+		c.Metadata = map[string]string{}
+	}
+	meta, _ := json.Marshal(c.Metadata)
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		parent, err := getConversation(ctx, tx, c.ProjectID, c.ForkOf)
+		if err != nil {
+			return err
+		}
+		if c.ForkSeq > parent.LastSeq || c.ForkSeq < 0 {
+			return engram.Errorf(engram.EInvalid, "fork point %d is past the end of conversation %s", c.ForkSeq, parent.ID)
+		}
+		// The fork's history is its parent's up to the fork point: the
+		// parent's total less what came after.
+		var after int64
+		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(SUM(tokens), 0) FROM items WHERE conversation_id = ? AND seq > ? AND deleted = 0`, parent.ID, c.ForkSeq).Scan(&after); err != nil {
+			return err
+		}
+		c.LastSeq, c.Tokens, c.Hidden = c.ForkSeq, parent.Tokens-after, true
+		_, err = tx.ExecContext(ctx, `INSERT INTO conversations (id, project_id, agent_id, end_user, metadata, created_at, hidden, fork_of, fork_seq, last_seq, tokens) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)`,
+			c.ID, c.ProjectID, c.AgentID, c.User, meta, c.CreatedAt, c.ForkOf, c.ForkSeq, c.LastSeq, c.Tokens)
+		return err
+	})
+}
+
+// GetConversation implements engram.Store.
+func (db *DB) GetConversation(ctx context.Context, projectID, id string) (*engram.Conversation, error) {
+	return getConversation(ctx, db.read, projectID, id)
+}
+
+// UpdateConversation implements engram.Store.
+func (db *DB) UpdateConversation(ctx context.Context, projectID, id string, metadata map[string]string) (*engram.Conversation, error) {
+	if metadata == nil {
+		metadata = map[string]string{}
+	}
+	meta, _ := json.Marshal(metadata)
+	var c *engram.Conversation
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE conversations SET metadata = ? WHERE project_id = ? AND id = ? AND deleted = 0`, meta, projectID, id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return notFound("conversation", id)
+		}
+		c, err = getConversation(ctx, tx, projectID, id)
+		return err
+	})
+	return c, err
+}
+
+// DeleteConversation implements engram.Store. The row is marked deleted;
+// forks made from it keep reading the history they share.
+func (db *DB) DeleteConversation(ctx context.Context, projectID, id string) error {
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE conversations SET deleted = 1 WHERE project_id = ? AND id = ? AND deleted = 0`, projectID, id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return notFound("conversation", id)
+		}
+		return nil
+	})
+}
+
+// ListConversations implements engram.Store.
+func (db *DB) ListConversations(ctx context.Context, projectID string, f engram.ConversationFilter) ([]*engram.Conversation, bool, error) {
+	q := `SELECT ` + convColumns + ` FROM conversations WHERE project_id = ? AND hidden = 0 AND deleted = 0`
+	args := []any{projectID}
+	if f.AgentID != "" {
+		q += ` AND agent_id = ?`
+		args = append(args, f.AgentID)
+	}
+	if f.User != "" {
+		q += ` AND end_user = ?`
+		args = append(args, f.User)
+	}
+	q, args = pageClause(q, args, "id", f.Page)
+	rows, err := db.read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, false, err
+	}
+	defer rows.Close()
+	var out []*engram.Conversation
+	for rows.Next() {
+		c, err := scanConversation(rows)
+		if err != nil {
+			return nil, false, err
+		}
+		out = append(out, c)
+	}
+	out, more := trimPage(out, f.Page)
+	return out, more, rows.Err()
+}
+
+// appendItems adds items at the end of c's log inside tx, and moves c's
+// last_seq and tokens with them.
+func appendItems(ctx context.Context, tx *sql.Tx, c *engram.Conversation, items []*engram.Item, responseID, origin string) error {
+	if len(items) == 0 {
+		return nil
+	}
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO items (conversation_id, seq, id, project_id, type, response_id, origin, tokens, created_at, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	now := engram.Now()
+	var added int64
+	for _, it := range items {
+		if it.ID == "" {
+			it.ID = engram.NewID(engram.ItemIDPrefix(it.Type))
+		}
+		if responseID != "" {
+			it.ResponseID, it.Origin = responseID, origin
+		}
+		c.LastSeq++
+		it.Seq, it.ConversationID, it.CreatedAt = c.LastSeq, c.ID, now
+		body, err := json.Marshal(it)
+		if err != nil {
+			return err
+		}
+		if _, err := stmt.ExecContext(ctx, c.ID, it.Seq, it.ID, c.ProjectID, it.Type, it.ResponseID, it.Origin, it.Tokens, now, body); err != nil {
+			if engram.ErrorCode(mapErr(err)) == engram.EConflict {
+				return engram.Errorf(engram.EConflict, "an item with id %s already exists", it.ID)
+			}
+			return err
+		}
+		added += int64(it.Tokens)
+	}
+	c.Tokens += added
+	_, err = tx.ExecContext(ctx, `UPDATE conversations SET last_seq = ?, tokens = tokens + ? WHERE id = ?`, c.LastSeq, added, c.ID)
+	return err
+}
+
+// AppendItems implements engram.Store.
+func (db *DB) AppendItems(ctx context.Context, projectID, conversationID string, items []*engram.Item) error {
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		c, err := getConversation(ctx, tx, projectID, conversationID)
+		if err != nil {
+			return err
+		}
+		return appendItems(ctx, tx, c, items, "", "")
+	})
+}
+
+const itemColumns = `body, conversation_id, seq, response_id, origin, tokens, created_at`
+
+func scanItem(s interface{ Scan(...any) error }) (*engram.Item, error) {
+	var body []byte
+	it := &engram.Item{}
+	if err := s.Scan(&body, &it.ConversationID, &it.Seq, &it.ResponseID, &it.Origin, &it.Tokens, &it.CreatedAt); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(body, it); err != nil {
+		return nil, err
+	}
+	return it, nil
+}
+
+func scanItems(rows *sql.Rows, err error) ([]*engram.Item, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*engram.Item
+	for rows.Next() {
+		it, err := scanItem(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, it)
+	}
+	return out, rows.Err()
+}
+
+// GetItem implements engram.Store.
+func (db *DB) GetItem(ctx context.Context, projectID, conversationID, itemID string) (*engram.Item, error) {
+	it, err := scanItem(db.read.QueryRowContext(ctx, `SELECT `+itemColumns+` FROM items WHERE id = ? AND conversation_id = ? AND project_id = ? AND deleted = 0`, itemID, conversationID, projectID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("item", itemID)
+	}
+	return it, err
+}
+
+// itemPage pages a query over items by seq, the cursor being an item id.
+func itemPage(q string, args []any, page engram.Page) (string, []any) {
+	op, order := ">", "ASC"
+	if page.Desc() {
+		op, order = "<", "DESC"
+	}
+	if page.After != "" {
+		q += ` AND seq ` + op + ` COALESCE((SELECT seq FROM items WHERE id = ?), ` + map[bool]string{true: "9223372036854775807", false: "-1"}[page.Desc()] + `)`
+		args = append(args, page.After)
+	}
+	q += ` ORDER BY seq ` + order + ` LIMIT ?`
+	return q, append(args, pageLimit(page)+1)
+}
+
+// ListItems implements engram.Store.
+func (db *DB) ListItems(ctx context.Context, projectID, conversationID string, page engram.Page) ([]*engram.Item, bool, error) {
+	if _, err := getConversation(ctx, db.read, projectID, conversationID); err != nil {
+		return nil, false, err
+	}
+	q, args := itemPage(`SELECT `+itemColumns+` FROM items WHERE conversation_id = ? AND deleted = 0`, []any{conversationID}, page)
+	items, err := scanItems(db.read.QueryContext(ctx, q, args...))
+	if err != nil {
+		return nil, false, err
+	}
+	items, more := trimPage(items, page)
+	return items, more, nil
+}
+
+// DeleteItem implements engram.Store.
+func (db *DB) DeleteItem(ctx context.Context, projectID, conversationID, itemID string) error {
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		var tokens int64
+		err := tx.QueryRowContext(ctx, `UPDATE items SET deleted = 1 WHERE id = ? AND conversation_id = ? AND project_id = ? AND deleted = 0 RETURNING tokens`,
+			itemID, conversationID, projectID).Scan(&tokens)
+		if errors.Is(err, sql.ErrNoRows) {
+			return notFound("item", itemID)
+		} else if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE conversations SET tokens = tokens - ? WHERE id = ?`, tokens, conversationID)
+		return err
+	})
+}
+
+// RecentItems implements engram.Store.
+func (db *DB) RecentItems(ctx context.Context, projectID, conversationID string, maxItems, maxTokens int) ([]*engram.Item, error) {
+	c, err := getConversation(ctx, db.read, projectID, conversationID)
+	if err != nil {
+		return nil, err
+	}
+	var newestFirst []*engram.Item
+	sum := 0
+	upper := c.LastSeq
+	for {
+		full, err := db.readBack(ctx, c.ID, upper, maxItems-len(newestFirst), maxTokens, &sum, &newestFirst)
+		if err != nil {
+			return nil, err
+		}
+		if full || c.ForkOf == "" || len(newestFirst) >= maxItems {
+			break
+		}
+		// Continue into the parent's log below the fork point. A deleted
+		// parent still lends its history to its forks.
+		parentSeq := c.ForkSeq
+		c, err = scanConversation(db.read.QueryRowContext(ctx, `SELECT `+convColumns+` FROM conversations WHERE project_id = ? AND id = ?`, projectID, c.ForkOf))
+		if err != nil {
+			return nil, err
+		}
+		upper = parentSeq
+	}
+	out := make([]*engram.Item, len(newestFirst))
+	for i, it := range newestFirst {
+		out[len(out)-1-i] = it
+	}
+	return out, nil
+}
+
+// readBack reads c's items at or below seq upper, newest first, adding them
+// to out until the budget is spent; full reports that it was.
+func (db *DB) readBack(ctx context.Context, convID string, upper int64, limit, maxTokens int, sum *int, out *[]*engram.Item) (full bool, err error) {
+	if limit <= 0 {
+		return true, nil
+	}
+	rows, err := db.read.QueryContext(ctx, `SELECT `+itemColumns+` FROM items WHERE conversation_id = ? AND seq <= ? AND deleted = 0 ORDER BY seq DESC LIMIT ?`, convID, upper, limit)
+	if err != nil {
+		return false, err
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		it, err := scanItem(rows)
+		if err != nil {
+			return false, err
+		}
+		if maxTokens > 0 && *sum+it.Tokens > maxTokens && len(*out) > 0 {
+			return true, nil
+		}
+		*sum += it.Tokens
+		*out = append(*out, it)
+		n++
+	}
+	return n == limit, rows.Err()
+}
+
+// ConversationTokens implements engram.Store.
+func (db *DB) ConversationTokens(ctx context.Context, projectID, conversationID string) (int, error) {
+	c, err := getConversation(ctx, db.read, projectID, conversationID)
+	if err != nil {
+		return 0, err
+	}
+	return int(c.Tokens), nil
+}
