@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/engram-run/engram"
 	"github.com/pressly/goose/v3"
@@ -29,6 +30,11 @@ var migrations embed.FS
 type DB struct {
 	write *sql.DB // one connection: every state change goes through it
 	read  *sql.DB
+	r     reader // cached statements on read
+
+	wmu    sync.Mutex // serialises writes; guards wconn and wstmts
+	wconn  *sql.Conn
+	wstmts map[string]*sql.Stmt
 }
 
 var _ engram.Store = (*DB)(nil)
@@ -73,6 +79,12 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		read.SetMaxIdleConns(8)
 		db.read = read
 	}
+	db.r = reader{cache: newStmtCache(db.read)}
+	db.wstmts = map[string]*sql.Stmt{}
+	if db.wconn, err = write.Conn(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
 	return db, nil
 }
 
@@ -91,7 +103,17 @@ func (db *DB) migrate(ctx context.Context) error {
 
 // Close implements engram.Store.
 func (db *DB) Close() error {
-	err := db.write.Close()
+	db.wmu.Lock()
+	for _, s := range db.wstmts {
+		s.Close()
+	}
+	var err error
+	if db.wconn != nil {
+		err = db.wconn.Close()
+	}
+	db.wmu.Unlock()
+	db.r.cache.close()
+	err = errors.Join(err, db.write.Close())
 	if db.read != db.write {
 		err = errors.Join(err, db.read.Close())
 	}
@@ -101,17 +123,27 @@ func (db *DB) Close() error {
 // Ping checks that the database answers.
 func (db *DB) Ping(ctx context.Context) error { return db.read.PingContext(ctx) }
 
-// tx runs fn in one write transaction, committed when fn returns nil.
-func (db *DB) tx(ctx context.Context, fn func(*sql.Tx) error) error {
-	tx, err := db.write.BeginTx(ctx, nil)
-	if err != nil {
+// tx runs fn in one write transaction, committed when fn returns nil. A
+// caller that goes away does not interrupt a write halfway: writes run to
+// their end once begun.
+func (db *DB) tx(ctx context.Context, fn func(*txConn) error) error {
+	ctx = context.WithoutCancel(ctx)
+	db.wmu.Lock()
+	defer db.wmu.Unlock()
+	if _, err := db.wconn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
 		return err
 	}
-	if err := fn(tx); err != nil {
-		tx.Rollback()
+	if err := fn(&txConn{db: db}); err != nil {
+		if _, rerr := db.wconn.ExecContext(ctx, "ROLLBACK"); rerr != nil {
+			return errors.Join(mapErr(err), rerr)
+		}
 		return mapErr(err)
 	}
-	return mapErr(tx.Commit())
+	if _, err := db.wconn.ExecContext(ctx, "COMMIT"); err != nil {
+		db.wconn.ExecContext(ctx, "ROLLBACK")
+		return mapErr(err)
+	}
+	return nil
 }
 
 // mapErr turns constraint violations into the domain's conflict error.

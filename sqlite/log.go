@@ -50,7 +50,7 @@ func (db *DB) CreateConversation(ctx context.Context, c *engram.Conversation, it
 		c.Metadata = map[string]string{}
 	}
 	meta, _ := json.Marshal(c.Metadata)
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.tx(ctx, func(tx *txConn) error {
 		if err := projectExists(ctx, tx, c.ProjectID); err != nil {
 			return err
 		}
@@ -72,7 +72,7 @@ func (db *DB) ForkConversation(ctx context.Context, c *engram.Conversation) erro
 		c.Metadata = map[string]string{}
 	}
 	meta, _ := json.Marshal(c.Metadata)
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.tx(ctx, func(tx *txConn) error {
 		parent, err := getConversation(ctx, tx, c.ProjectID, c.ForkOf)
 		if err != nil {
 			return err
@@ -95,7 +95,7 @@ func (db *DB) ForkConversation(ctx context.Context, c *engram.Conversation) erro
 
 // GetConversation implements engram.Store.
 func (db *DB) GetConversation(ctx context.Context, projectID, id string) (*engram.Conversation, error) {
-	return getConversation(ctx, db.read, projectID, id)
+	return getConversation(ctx, db.r, projectID, id)
 }
 
 // UpdateConversation implements engram.Store.
@@ -105,7 +105,7 @@ func (db *DB) UpdateConversation(ctx context.Context, projectID, id string, meta
 	}
 	meta, _ := json.Marshal(metadata)
 	var c *engram.Conversation
-	err := db.tx(ctx, func(tx *sql.Tx) error {
+	err := db.tx(ctx, func(tx *txConn) error {
 		res, err := tx.ExecContext(ctx, `UPDATE conversations SET metadata = ? WHERE project_id = ? AND id = ? AND deleted = 0`, meta, projectID, id)
 		if err != nil {
 			return err
@@ -122,7 +122,7 @@ func (db *DB) UpdateConversation(ctx context.Context, projectID, id string, meta
 // DeleteConversation implements engram.Store. The row is marked deleted;
 // forks made from it keep reading the history they share.
 func (db *DB) DeleteConversation(ctx context.Context, projectID, id string) error {
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.tx(ctx, func(tx *txConn) error {
 		res, err := tx.ExecContext(ctx, `UPDATE conversations SET deleted = 1 WHERE project_id = ? AND id = ? AND deleted = 0`, projectID, id)
 		if err != nil {
 			return err
@@ -147,7 +147,7 @@ func (db *DB) ListConversations(ctx context.Context, projectID string, f engram.
 		args = append(args, f.User)
 	}
 	q, args = pageClause(q, args, "id", f.Page)
-	rows, err := db.read.QueryContext(ctx, q, args...)
+	rows, err := db.r.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, false, err
 	}
@@ -166,15 +166,10 @@ func (db *DB) ListConversations(ctx context.Context, projectID string, f engram.
 
 // appendItems adds items at the end of c's log inside tx, and moves c's
 // last_seq and tokens with them.
-func appendItems(ctx context.Context, tx *sql.Tx, c *engram.Conversation, items []*engram.Item, responseID, origin string) error {
+func appendItems(ctx context.Context, tx *txConn, c *engram.Conversation, items []*engram.Item, responseID, origin string) error {
 	if len(items) == 0 {
 		return nil
 	}
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO items (conversation_id, seq, id, project_id, type, response_id, origin, tokens, created_at, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-	if err != nil {
-		return err
-	}
-	defer stmt.Close()
 	now := engram.Now()
 	var added int64
 	for _, it := range items {
@@ -190,7 +185,7 @@ func appendItems(ctx context.Context, tx *sql.Tx, c *engram.Conversation, items 
 		if err != nil {
 			return err
 		}
-		if _, err := stmt.ExecContext(ctx, c.ID, it.Seq, it.ID, c.ProjectID, it.Type, it.ResponseID, it.Origin, it.Tokens, now, body); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO items (conversation_id, seq, id, project_id, type, response_id, origin, tokens, created_at, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, c.ID, it.Seq, it.ID, c.ProjectID, it.Type, it.ResponseID, it.Origin, it.Tokens, now, body); err != nil {
 			if engram.ErrorCode(mapErr(err)) == engram.EConflict {
 				return engram.Errorf(engram.EConflict, "an item with id %s already exists", it.ID)
 			}
@@ -199,13 +194,13 @@ func appendItems(ctx context.Context, tx *sql.Tx, c *engram.Conversation, items 
 		added += int64(it.Tokens)
 	}
 	c.Tokens += added
-	_, err = tx.ExecContext(ctx, `UPDATE conversations SET last_seq = ?, tokens = tokens + ? WHERE id = ?`, c.LastSeq, added, c.ID)
+	_, err := tx.ExecContext(ctx, `UPDATE conversations SET last_seq = ?, tokens = tokens + ? WHERE id = ?`, c.LastSeq, added, c.ID)
 	return err
 }
 
 // AppendItems implements engram.Store.
 func (db *DB) AppendItems(ctx context.Context, projectID, conversationID string, items []*engram.Item) error {
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.tx(ctx, func(tx *txConn) error {
 		c, err := getConversation(ctx, tx, projectID, conversationID)
 		if err != nil {
 			return err
@@ -246,7 +241,7 @@ func scanItems(rows *sql.Rows, err error) ([]*engram.Item, error) {
 
 // GetItem implements engram.Store.
 func (db *DB) GetItem(ctx context.Context, projectID, conversationID, itemID string) (*engram.Item, error) {
-	it, err := scanItem(db.read.QueryRowContext(ctx, `SELECT `+itemColumns+` FROM items WHERE id = ? AND conversation_id = ? AND project_id = ? AND deleted = 0`, itemID, conversationID, projectID))
+	it, err := scanItem(db.r.QueryRowContext(ctx, `SELECT `+itemColumns+` FROM items WHERE id = ? AND conversation_id = ? AND project_id = ? AND deleted = 0`, itemID, conversationID, projectID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("item", itemID)
 	}
@@ -269,11 +264,11 @@ func itemPage(q string, args []any, page engram.Page) (string, []any) {
 
 // ListItems implements engram.Store.
 func (db *DB) ListItems(ctx context.Context, projectID, conversationID string, page engram.Page) ([]*engram.Item, bool, error) {
-	if _, err := getConversation(ctx, db.read, projectID, conversationID); err != nil {
+	if _, err := getConversation(ctx, db.r, projectID, conversationID); err != nil {
 		return nil, false, err
 	}
 	q, args := itemPage(`SELECT `+itemColumns+` FROM items WHERE conversation_id = ? AND deleted = 0`, []any{conversationID}, page)
-	items, err := scanItems(db.read.QueryContext(ctx, q, args...))
+	items, err := scanItems(db.r.QueryContext(ctx, q, args...))
 	if err != nil {
 		return nil, false, err
 	}
@@ -283,7 +278,7 @@ func (db *DB) ListItems(ctx context.Context, projectID, conversationID string, p
 
 // DeleteItem implements engram.Store.
 func (db *DB) DeleteItem(ctx context.Context, projectID, conversationID, itemID string) error {
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.tx(ctx, func(tx *txConn) error {
 		var tokens int64
 		err := tx.QueryRowContext(ctx, `UPDATE items SET deleted = 1 WHERE id = ? AND conversation_id = ? AND project_id = ? AND deleted = 0 RETURNING tokens`,
 			itemID, conversationID, projectID).Scan(&tokens)
@@ -299,7 +294,7 @@ func (db *DB) DeleteItem(ctx context.Context, projectID, conversationID, itemID 
 
 // RecentItems implements engram.Store.
 func (db *DB) RecentItems(ctx context.Context, projectID, conversationID string, maxItems, maxTokens int) ([]*engram.Item, error) {
-	c, err := getConversation(ctx, db.read, projectID, conversationID)
+	c, err := getConversation(ctx, db.r, projectID, conversationID)
 	if err != nil {
 		return nil, err
 	}
@@ -317,7 +312,7 @@ func (db *DB) RecentItems(ctx context.Context, projectID, conversationID string,
 		// Continue into the parent's log below the fork point. A deleted
 		// parent still lends its history to its forks.
 		parentSeq := c.ForkSeq
-		c, err = scanConversation(db.read.QueryRowContext(ctx, `SELECT `+convColumns+` FROM conversations WHERE project_id = ? AND id = ?`, projectID, c.ForkOf))
+		c, err = scanConversation(db.r.QueryRowContext(ctx, `SELECT `+convColumns+` FROM conversations WHERE project_id = ? AND id = ?`, projectID, c.ForkOf))
 		if err != nil {
 			return nil, err
 		}
@@ -336,7 +331,7 @@ func (db *DB) readBack(ctx context.Context, convID string, upper int64, limit, m
 	if limit <= 0 {
 		return true, nil
 	}
-	rows, err := db.read.QueryContext(ctx, `SELECT `+itemColumns+` FROM items WHERE conversation_id = ? AND seq <= ? AND deleted = 0 ORDER BY seq DESC LIMIT ?`, convID, upper, limit)
+	rows, err := db.r.QueryContext(ctx, `SELECT `+itemColumns+` FROM items WHERE conversation_id = ? AND seq <= ? AND deleted = 0 ORDER BY seq DESC LIMIT ?`, convID, upper, limit)
 	if err != nil {
 		return false, err
 	}
@@ -359,7 +354,7 @@ func (db *DB) readBack(ctx context.Context, convID string, upper int64, limit, m
 
 // ConversationTokens implements engram.Store.
 func (db *DB) ConversationTokens(ctx context.Context, projectID, conversationID string) (int, error) {
-	c, err := getConversation(ctx, db.read, projectID, conversationID)
+	c, err := getConversation(ctx, db.r, projectID, conversationID)
 	if err != nil {
 		return 0, err
 	}

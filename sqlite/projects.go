@@ -11,7 +11,7 @@ import (
 
 // CreateProject implements engram.Store.
 func (db *DB) CreateProject(ctx context.Context, p *engram.Project) error {
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.tx(ctx, func(tx *txConn) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO projects (id, name, created_at) VALUES (?, ?, ?)`, p.ID, p.Name, p.CreatedAt)
 		return err
 	})
@@ -20,7 +20,7 @@ func (db *DB) CreateProject(ctx context.Context, p *engram.Project) error {
 // GetProject implements engram.Store.
 func (db *DB) GetProject(ctx context.Context, id string) (*engram.Project, error) {
 	p := &engram.Project{}
-	err := db.read.QueryRowContext(ctx, `SELECT id, name, created_at FROM projects WHERE id = ?`, id).Scan(&p.ID, &p.Name, &p.CreatedAt)
+	err := db.r.QueryRowContext(ctx, `SELECT id, name, created_at FROM projects WHERE id = ?`, id).Scan(&p.ID, &p.Name, &p.CreatedAt)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("project", id)
 	}
@@ -29,7 +29,7 @@ func (db *DB) GetProject(ctx context.Context, id string) (*engram.Project, error
 
 // ListProjects implements engram.Store.
 func (db *DB) ListProjects(ctx context.Context) ([]*engram.Project, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT id, name, created_at FROM projects ORDER BY created_at, id`)
+	rows, err := db.r.QueryContext(ctx, `SELECT id, name, created_at FROM projects ORDER BY created_at, id`)
 	if err != nil {
 		return nil, err
 	}
@@ -47,7 +47,7 @@ func (db *DB) ListProjects(ctx context.Context) ([]*engram.Project, error) {
 
 // CreateAPIKey implements engram.Store.
 func (db *DB) CreateAPIKey(ctx context.Context, k *engram.APIKey) error {
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.tx(ctx, func(tx *txConn) error {
 		if err := projectExists(ctx, tx, k.ProjectID); err != nil {
 			return err
 		}
@@ -57,7 +57,7 @@ func (db *DB) CreateAPIKey(ctx context.Context, k *engram.APIKey) error {
 	})
 }
 
-func projectExists(ctx context.Context, tx *sql.Tx, id string) error {
+func projectExists(ctx context.Context, tx *txConn, id string) error {
 	var one int
 	if err := tx.QueryRowContext(ctx, `SELECT 1 FROM projects WHERE id = ?`, id).Scan(&one); errors.Is(err, sql.ErrNoRows) {
 		return notFound("project", id)
@@ -79,7 +79,7 @@ func scanKey(s interface{ Scan(...any) error }) (*engram.APIKey, error) {
 
 // FindAPIKey implements engram.Store.
 func (db *DB) FindAPIKey(ctx context.Context, hash string) (*engram.APIKey, error) {
-	k, err := scanKey(db.read.QueryRowContext(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE hash = ? AND revoked_at = 0`, hash))
+	k, err := scanKey(db.r.QueryRowContext(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE hash = ? AND revoked_at = 0`, hash))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, engram.Errorf(engram.ENotFound, "API key not found")
 	}
@@ -88,7 +88,7 @@ func (db *DB) FindAPIKey(ctx context.Context, hash string) (*engram.APIKey, erro
 
 // ListAPIKeys implements engram.Store.
 func (db *DB) ListAPIKeys(ctx context.Context, projectID string) ([]*engram.APIKey, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE project_id = ? ORDER BY created_at, id`, projectID)
+	rows, err := db.r.QueryContext(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE project_id = ? ORDER BY created_at, id`, projectID)
 	if err != nil {
 		return nil, err
 	}
@@ -106,7 +106,7 @@ func (db *DB) ListAPIKeys(ctx context.Context, projectID string) ([]*engram.APIK
 
 // RevokeAPIKey implements engram.Store.
 func (db *DB) RevokeAPIKey(ctx context.Context, projectID, id string) error {
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.tx(ctx, func(tx *txConn) error {
 		res, err := tx.ExecContext(ctx, `UPDATE api_keys SET revoked_at = ? WHERE project_id = ? AND id = ? AND revoked_at = 0`, engram.Now(), projectID, id)
 		if err != nil {
 			return err
@@ -129,7 +129,7 @@ func (db *DB) CreateAgent(ctx context.Context, a *engram.Agent) error {
 	if err != nil {
 		return err
 	}
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.tx(ctx, func(tx *txConn) error {
 		if err := projectExists(ctx, tx, a.ProjectID); err != nil {
 			return err
 		}
@@ -147,7 +147,7 @@ func (db *DB) CreateAgent(ctx context.Context, a *engram.Agent) error {
 
 // UpdateAgent implements engram.Store.
 func (db *DB) UpdateAgent(ctx context.Context, a *engram.Agent) error {
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.tx(ctx, func(tx *txConn) error {
 		var version int
 		var created int64
 		err := tx.QueryRowContext(ctx, `SELECT version, created_at FROM agents WHERE project_id = ? AND id = ?`, a.ProjectID, a.ID).Scan(&version, &created)
@@ -197,7 +197,7 @@ func scanAgent(body []byte, projectID string) (*engram.Agent, error) {
 
 // GetAgent implements engram.Store.
 func (db *DB) GetAgent(ctx context.Context, projectID, idOrName string, version int) (*engram.Agent, error) {
-	id, latest, err := agentID(ctx, db.read, projectID, idOrName)
+	id, latest, err := agentID(ctx, db.r, projectID, idOrName)
 	if err != nil {
 		return nil, err
 	}
@@ -205,7 +205,7 @@ func (db *DB) GetAgent(ctx context.Context, projectID, idOrName string, version 
 		version = latest
 	}
 	var body []byte
-	err = db.read.QueryRowContext(ctx, `SELECT body FROM agent_versions WHERE agent_id = ? AND version = ?`, id, version).Scan(&body)
+	err = db.r.QueryRowContext(ctx, `SELECT body FROM agent_versions WHERE agent_id = ? AND version = ?`, id, version).Scan(&body)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, engram.Errorf(engram.ENotFound, "agent %s has no version %d", idOrName, version)
 	} else if err != nil {
@@ -219,7 +219,7 @@ func (db *DB) ListAgents(ctx context.Context, projectID string, page engram.Page
 	q := `SELECT v.body FROM agents a JOIN agent_versions v ON v.agent_id = a.id AND v.version = a.version WHERE a.project_id = ?`
 	args := []any{projectID}
 	q, args = pageClause(q, args, "a.id", page)
-	rows, err := db.read.QueryContext(ctx, q, args...)
+	rows, err := db.r.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, false, err
 	}
@@ -242,11 +242,11 @@ func (db *DB) ListAgents(ctx context.Context, projectID string, page engram.Page
 
 // ListAgentVersions implements engram.Store.
 func (db *DB) ListAgentVersions(ctx context.Context, projectID, idOrName string) ([]*engram.Agent, error) {
-	id, _, err := agentID(ctx, db.read, projectID, idOrName)
+	id, _, err := agentID(ctx, db.r, projectID, idOrName)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := db.read.QueryContext(ctx, `SELECT body FROM agent_versions WHERE agent_id = ? ORDER BY version`, id)
+	rows, err := db.r.QueryContext(ctx, `SELECT body FROM agent_versions WHERE agent_id = ? ORDER BY version`, id)
 	if err != nil {
 		return nil, err
 	}
@@ -268,7 +268,7 @@ func (db *DB) ListAgentVersions(ctx context.Context, projectID, idOrName string)
 
 // DeleteAgent implements engram.Store.
 func (db *DB) DeleteAgent(ctx context.Context, projectID, idOrName string) error {
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.tx(ctx, func(tx *txConn) error {
 		id, _, err := agentID(ctx, tx, projectID, idOrName)
 		if err != nil {
 			return err

@@ -49,7 +49,7 @@ func (db *DB) CreateResponse(ctx context.Context, r *engram.Response, input []*e
 	if err != nil {
 		return err
 	}
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.tx(ctx, func(tx *txConn) error {
 		c, err := getConversation(ctx, tx, r.ProjectID, r.ConversationID)
 		if err != nil {
 			return err
@@ -69,7 +69,7 @@ func (db *DB) CreateResponse(ctx context.Context, r *engram.Response, input []*e
 
 // FinishResponse implements engram.Store.
 func (db *DB) FinishResponse(ctx context.Context, r *engram.Response, output []*engram.Item, usage []*engram.UsageRecord) error {
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.tx(ctx, func(tx *txConn) error {
 		c, err := getConversation(ctx, tx, r.ProjectID, r.ConversationID)
 		if err != nil {
 			return err
@@ -107,7 +107,7 @@ func (db *DB) FinishResponse(ctx context.Context, r *engram.Response, output []*
 func (db *DB) GetResponse(ctx context.Context, projectID, id string) (*engram.Response, error) {
 	var body []byte
 	var lastSeq int64
-	err := db.read.QueryRowContext(ctx, `SELECT body, last_seq FROM responses WHERE project_id = ? AND id = ? AND deleted = 0`, projectID, id).Scan(&body, &lastSeq)
+	err := db.r.QueryRowContext(ctx, `SELECT body, last_seq FROM responses WHERE project_id = ? AND id = ? AND deleted = 0`, projectID, id).Scan(&body, &lastSeq)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("response", id)
 	} else if err != nil {
@@ -117,7 +117,7 @@ func (db *DB) GetResponse(ctx context.Context, projectID, id string) (*engram.Re
 	if err != nil {
 		return nil, err
 	}
-	r.Output, err = scanItems(db.read.QueryContext(ctx, `SELECT `+itemColumns+` FROM items WHERE response_id = ? AND origin = 'output' ORDER BY seq`, id))
+	r.Output, err = scanItems(db.r.QueryContext(ctx, `SELECT `+itemColumns+` FROM items WHERE response_id = ? AND origin = 'output' ORDER BY seq`, id))
 	if r.Output == nil {
 		r.Output = []*engram.Item{}
 	}
@@ -127,7 +127,7 @@ func (db *DB) GetResponse(ctx context.Context, projectID, id string) (*engram.Re
 // DeleteResponse implements engram.Store. The items the response added stay
 // in their conversation's log.
 func (db *DB) DeleteResponse(ctx context.Context, projectID, id string) error {
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.tx(ctx, func(tx *txConn) error {
 		res, err := tx.ExecContext(ctx, `UPDATE responses SET deleted = 1 WHERE project_id = ? AND id = ? AND deleted = 0`, projectID, id)
 		if err != nil {
 			return err
@@ -142,14 +142,14 @@ func (db *DB) DeleteResponse(ctx context.Context, projectID, id string) error {
 // ListInputItems implements engram.Store.
 func (db *DB) ListInputItems(ctx context.Context, projectID, responseID string, page engram.Page) ([]*engram.Item, bool, error) {
 	var one int
-	err := db.read.QueryRowContext(ctx, `SELECT 1 FROM responses WHERE project_id = ? AND id = ? AND deleted = 0`, projectID, responseID).Scan(&one)
+	err := db.r.QueryRowContext(ctx, `SELECT 1 FROM responses WHERE project_id = ? AND id = ? AND deleted = 0`, projectID, responseID).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, false, notFound("response", responseID)
 	} else if err != nil {
 		return nil, false, err
 	}
 	q, args := itemPage(`SELECT `+itemColumns+` FROM items WHERE response_id = ? AND origin = 'input' AND deleted = 0`, []any{responseID}, page)
-	items, err := scanItems(db.read.QueryContext(ctx, q, args...))
+	items, err := scanItems(db.r.QueryContext(ctx, q, args...))
 	if err != nil {
 		return nil, false, err
 	}

@@ -54,9 +54,10 @@ func TestReopen(t *testing.T) {
 	}
 }
 
-// BenchmarkTurn is a turn's storage work at a given log length: read the
-// conversation and its window, record the response and its input, then its
-// output.
+// BenchmarkTurn is a turn's storage work at a given log length when the
+// runtime's window cache hits (the usual case): read the conversation,
+// record the response and its input, then its output. BenchmarkRecentItems
+// measures the window read of a cache miss.
 func BenchmarkTurn(b *testing.B) {
 	for _, at := range []int{10, 1000} {
 		b.Run(fmt.Sprintf("at=%d", at), func(b *testing.B) {
@@ -79,9 +80,6 @@ func BenchmarkTurn(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				if _, err := db.RecentItems(ctx, p.ID, c.ID, 4096, 8000); err != nil {
-					b.Fatal(err)
-				}
 				r := &engram.Response{ID: engram.NewID("resp"), ProjectID: p.ID, ConversationID: c.ID, Status: engram.StatusInProgress, BaseSeq: conv.LastSeq}
 				in := []*engram.Item{{Type: engram.ItemMessage, Role: "user", Content: []engram.Content{{Type: engram.ContentInputText, Text: "question"}}, Tokens: 100}}
 				if err := db.CreateResponse(ctx, r, in); err != nil {
@@ -94,5 +92,27 @@ func BenchmarkTurn(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+func BenchmarkRecentItems(b *testing.B) {
+	ctx := context.Background()
+	db := openTemp(b)
+	defer db.Close()
+	p := &engram.Project{ID: engram.NewID("proj"), Name: "p", CreatedAt: engram.Now()}
+	db.CreateProject(ctx, p)
+	c := &engram.Conversation{ID: engram.NewID("conv"), ProjectID: p.ID}
+	var history []*engram.Item
+	for i := 0; i < 2000; i++ {
+		history = append(history, &engram.Item{Type: engram.ItemMessage, Role: "user", Content: []engram.Content{{Type: engram.ContentInputText, Text: "some history text of a turn"}}, Tokens: 100})
+	}
+	if err := db.CreateConversation(ctx, c, history); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		items, err := db.RecentItems(ctx, p.ID, c.ID, 4096, 8000) // 80 items
+		if err != nil || len(items) != 80 {
+			b.Fatal(len(items), err)
+		}
 	}
 }
