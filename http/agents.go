@@ -1,0 +1,238 @@
+package http
+
+import (
+	"net/http"
+	"regexp"
+	"strconv"
+
+	"github.com/engram-run/engram"
+	"github.com/engram-run/engram/http/openai"
+)
+
+// agentBody is the JSON of POST /v1/agents and POST /v1/agents/{ref}: every
+// field optional on update, where only the fields given change.
+type agentBody struct {
+	Name         *string               `json:"name"`
+	Description  *string               `json:"description"`
+	Model        *string               `json:"model"`
+	Instructions *string               `json:"instructions"`
+	Tools        *[]engram.ToolSpec    `json:"tools"`
+	Context      *engram.ContextPolicy `json:"context"`
+	Temperature  *float64              `json:"temperature"`
+	MaxToolCalls *int                  `json:"max_tool_calls"`
+	Metadata     *map[string]string    `json:"metadata"`
+}
+
+// agentName keeps names usable in "agent/NAME" and in URLs.
+var agentName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+func (b *agentBody) apply(a *engram.Agent) error {
+	if b.Name != nil {
+		if !agentName.MatchString(*b.Name) {
+			return engram.ParamErrorf(engram.EInvalid, "name", "Invalid 'name': use 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit.")
+		}
+		a.Name = *b.Name
+	}
+	if b.Description != nil {
+		a.Description = *b.Description
+	}
+	if b.Model != nil {
+		a.Model = *b.Model
+	}
+	if b.Instructions != nil {
+		a.Instructions = *b.Instructions
+	}
+	if b.Tools != nil {
+		for i, t := range *b.Tools {
+			if (t.Type != engram.ToolFunction && t.Type != engram.ToolBuiltin) || t.Name == "" {
+				return engram.ParamErrorf(engram.EInvalid, "tools["+strconv.Itoa(i)+"]", "A tool needs a 'name' and a 'type' of 'function' or 'builtin'.")
+			}
+		}
+		a.Tools = *b.Tools
+	}
+	if b.Context != nil {
+		if b.Context.BudgetTokens < 0 {
+			return engram.ParamErrorf(engram.EInvalid, "context.budget_tokens", "Invalid 'context.budget_tokens': expected a positive integer.")
+		}
+		a.Context = *b.Context
+	}
+	if b.Temperature != nil {
+		a.Temperature = b.Temperature
+	}
+	if b.MaxToolCalls != nil {
+		a.MaxToolCalls = *b.MaxToolCalls
+	}
+	if b.Metadata != nil {
+		a.Metadata = *b.Metadata
+	}
+	if a.Name == "" {
+		return engram.ParamErrorf(engram.EInvalid, "name", "Missing required parameter: 'name'.")
+	}
+	if a.Model == "" {
+		return engram.ParamErrorf(engram.EInvalid, "model", "Missing required parameter: 'model'.")
+	}
+	return nil
+}
+
+// agentJSON is an agent as the API shows it.
+type agentJSON struct {
+	Object string `json:"object"`
+	*engram.Agent
+}
+
+func encodeAgent(a *engram.Agent) agentJSON { return agentJSON{Object: "agent", Agent: a} }
+
+func (s *Server) createAgent(w http.ResponseWriter, r *http.Request) {
+	var body agentBody
+	if err := s.decodeBody(w, r, &body); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	a := &engram.Agent{ID: engram.NewID("agent"), ProjectID: keyOf(r).ProjectID}
+	if err := body.apply(a); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.Store.CreateAgent(r.Context(), a); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, encodeAgent(a))
+}
+
+func (s *Server) getAgent(w http.ResponseWriter, r *http.Request) {
+	version := 0
+	if v := r.URL.Query().Get("version"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			s.fail(w, r, engram.ParamErrorf(engram.EInvalid, "version", "Invalid 'version': expected a positive integer."))
+			return
+		}
+		version = n
+	}
+	a, err := s.Store.GetAgent(r.Context(), keyOf(r).ProjectID, r.PathValue("ref"), version)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, encodeAgent(a))
+}
+
+func (s *Server) updateAgent(w http.ResponseWriter, r *http.Request) {
+	var body agentBody
+	if err := s.decodeBody(w, r, &body); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	a, err := s.Store.GetAgent(r.Context(), keyOf(r).ProjectID, r.PathValue("ref"), 0)
+	if err == nil {
+		err = body.apply(a)
+	}
+	if err == nil {
+		err = s.Store.UpdateAgent(r.Context(), a)
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, encodeAgent(a))
+}
+
+func (s *Server) deleteAgent(w http.ResponseWriter, r *http.Request) {
+	a, err := s.Store.GetAgent(r.Context(), keyOf(r).ProjectID, r.PathValue("ref"), 0)
+	if err == nil {
+		err = s.Store.DeleteAgent(r.Context(), a.ProjectID, a.ID)
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, openai.Deleted{ID: a.ID, Object: "agent.deleted", Deleted: true})
+}
+
+func (s *Server) listAgents(w http.ResponseWriter, r *http.Request) {
+	p, err := page(r, "asc")
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	agents, more, err := s.Store.ListAgents(r.Context(), keyOf(r).ProjectID, p)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out := make([]agentJSON, len(agents))
+	for i, a := range agents {
+		out[i] = encodeAgent(a)
+	}
+	writeJSON(w, http.StatusOK, openai.NewList(out, more, func(a agentJSON) string { return a.ID }))
+}
+
+func (s *Server) listAgentVersions(w http.ResponseWriter, r *http.Request) {
+	versions, err := s.Store.ListAgentVersions(r.Context(), keyOf(r).ProjectID, r.PathValue("ref"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out := make([]agentJSON, len(versions))
+	for i, a := range versions {
+		out[i] = encodeAgent(a)
+	}
+	writeJSON(w, http.StatusOK, openai.NewList(out, false, func(a agentJSON) string { return a.ID + "@" + strconv.Itoa(a.Version) }))
+}
+
+// keyJSON is a key as the API shows it; Key, the secret, only once.
+type keyJSON struct {
+	Object string `json:"object"`
+	*engram.APIKey
+	Key string `json:"key,omitempty"`
+}
+
+func (s *Server) createKey(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Name string      `json:"name"`
+		Role engram.Role `json:"role"`
+		User string      `json:"user"`
+	}
+	if err := s.decodeBody(w, r, &body); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if body.Role == "" {
+		body.Role = engram.RoleInvoker
+	}
+	if !body.Role.Valid() {
+		s.fail(w, r, engram.ParamErrorf(engram.EInvalid, "role", "Invalid value for 'role': expected 'admin', 'developer' or 'invoker'."))
+		return
+	}
+	secret, shown := engram.NewKeySecret()
+	k := &engram.APIKey{ID: engram.NewID("key"), ProjectID: keyOf(r).ProjectID, Name: body.Name, Prefix: shown,
+		Hash: engram.HashKey(secret), Role: body.Role, User: body.User, CreatedAt: engram.Now()}
+	if err := s.Store.CreateAPIKey(r.Context(), k); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, keyJSON{Object: "api_key", APIKey: k, Key: secret})
+}
+
+func (s *Server) listKeys(w http.ResponseWriter, r *http.Request) {
+	keys, err := s.Store.ListAPIKeys(r.Context(), keyOf(r).ProjectID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out := make([]keyJSON, len(keys))
+	for i, k := range keys {
+		out[i] = keyJSON{Object: "api_key", APIKey: k}
+	}
+	writeJSON(w, http.StatusOK, openai.NewList(out, false, func(k keyJSON) string { return k.ID }))
+}
+
+func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if err := s.Store.RevokeAPIKey(r.Context(), keyOf(r).ProjectID, id); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, openai.Deleted{ID: id, Object: "api_key.deleted", Deleted: true})
+}
