@@ -1,0 +1,152 @@
+// Package openai is the provider for OpenAI and every server that speaks
+// its API (Ollama, vLLM, llama.cpp): the Responses API, or Chat Completions
+// for servers that have only that. It writes the request JSON itself (so
+// the mapping is exact and testable) and leaves transport, auth, retries
+// with backoff (honouring retry-after) and SSE framing to openai-go.
+package openai
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/engram-run/engram"
+	sdk "github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
+	"github.com/openai/openai-go/v3/packages/ssestream"
+)
+
+// Config configures one OpenAI-compatible upstream.
+type Config struct {
+	Name       string // prefix in model names: "openai", "ollama", "vllm"
+	BaseURL    string // e.g. https://api.openai.com/v1; default OpenAI's
+	APIKey     string
+	API        string        // "responses" (default) or "chat"
+	Timeout    time.Duration // one call, retries included; default 120s
+	MaxRetries int           // default 3; negative for none
+	HTTPClient *http.Client
+}
+
+// Provider is an engram.Provider for an OpenAI-compatible upstream.
+type Provider struct {
+	cfg    Config
+	client sdk.Client
+}
+
+// New returns a provider for cfg.
+func New(cfg Config) *Provider {
+	if cfg.Name == "" {
+		cfg.Name = "openai"
+	}
+	if cfg.API == "" {
+		cfg.API = "responses"
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 120 * time.Second
+	}
+	switch {
+	case cfg.MaxRetries == 0:
+		cfg.MaxRetries = 3
+	case cfg.MaxRetries < 0:
+		cfg.MaxRetries = 0
+	}
+	opts := []option.RequestOption{option.WithAPIKey(cfg.APIKey), option.WithMaxRetries(cfg.MaxRetries)}
+	if cfg.BaseURL != "" {
+		opts = append(opts, option.WithBaseURL(cfg.BaseURL))
+	}
+	if cfg.HTTPClient != nil {
+		opts = append(opts, option.WithHTTPClient(cfg.HTTPClient))
+	}
+	return &Provider{cfg: cfg, client: sdk.NewClient(opts...)}
+}
+
+// Name implements engram.Provider.
+func (p *Provider) Name() string { return p.cfg.Name }
+
+// Generate implements engram.Provider.
+func (p *Provider) Generate(ctx context.Context, req *engram.ModelRequest, emit func(engram.ModelEvent)) (*engram.ModelResult, error) {
+	if emit == nil {
+		emit = func(engram.ModelEvent) {}
+	}
+	callCtx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
+	defer cancel()
+
+	var body []byte
+	var path string
+	var err error
+	if p.cfg.API == "chat" {
+		path = "chat/completions"
+		body, err = json.Marshal(chatRequest(req))
+	} else {
+		path = "responses"
+		body, err = json.Marshal(responsesRequest(req))
+	}
+	if err != nil {
+		return nil, err
+	}
+	var resp *http.Response
+	err = p.client.Post(callCtx, path, json.RawMessage(body), &resp)
+	if err != nil {
+		if resp != nil && resp.Body != nil {
+			resp.Body.Close()
+		}
+		return nil, p.upstreamError(ctx, err)
+	}
+	dec := ssestream.NewDecoder(resp)
+	if dec == nil {
+		return nil, engram.Errorf(engram.EUpstream, "%s: empty response", p.cfg.Name)
+	}
+	defer dec.Close()
+	var res *engram.ModelResult
+	if p.cfg.API == "chat" {
+		res, err = readChatStream(dec, emit)
+	} else {
+		res, err = readResponsesStream(dec, emit)
+	}
+	if err != nil {
+		return nil, p.upstreamError(ctx, err)
+	}
+	return res, nil
+}
+
+// upstreamError maps a failed call to the domain: the caller's own
+// cancellation passes through, our timeout is EUpstreamTimeout, a 429 after
+// retries is ERateLimited, anything else the provider did is EUpstream.
+func (p *Provider) upstreamError(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return engram.Errorf(engram.EUpstreamTimeout, "%s did not answer within %s", p.cfg.Name, p.cfg.Timeout)
+	}
+	var apiErr *sdk.Error
+	if errors.As(err, &apiErr) {
+		msg := apiErr.Message
+		if msg == "" {
+			msg = http.StatusText(apiErr.StatusCode)
+		}
+		if apiErr.StatusCode == http.StatusTooManyRequests {
+			return engram.Errorf(engram.ERateLimited, "%s is rate limiting requests (after %d retries): %s", p.cfg.Name, p.cfg.MaxRetries, msg)
+		}
+		return engram.Errorf(engram.EUpstream, "%s answered %d: %s", p.cfg.Name, apiErr.StatusCode, msg)
+	}
+	var e *engram.Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return engram.Errorf(engram.EUpstream, "%s: %v", p.cfg.Name, err)
+}
+
+// streamBroken is the error of a stream that is malformed or ends early.
+func streamBroken(format string, args ...any) error {
+	return engram.Errorf(engram.EUpstream, "malformed stream: "+format, args...)
+}
+
+func toolSchema(t engram.ToolSpec) json.RawMessage {
+	if len(t.Parameters) > 0 {
+		return t.Parameters
+	}
+	return json.RawMessage(`{"type":"object","properties":{}}`)
+}

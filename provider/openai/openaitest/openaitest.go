@@ -1,0 +1,200 @@
+// Package openaitest is a fake OpenAI server for tests: it speaks the
+// Responses API and Chat Completions in OpenAI's exact JSON and SSE, answers
+// what a test scripts (or echoes), and records every request. It is a test
+// double of a remote provider, never of Engram's own parts.
+package openaitest
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Reply is one scripted answer.
+type Reply struct {
+	Text       string
+	Reasoning  string // a reasoning summary, before the text
+	ToolCalls  []ToolCall
+	Usage      *Usage
+	Status     int    // non-zero and not 200: answer with this error status
+	Body       string // raw body instead of a stream (garbage tests)
+	RetryAfter string // Retry-After header, with Status 429/503
+	Truncate   bool   // end the stream before its completion event
+	Incomplete string // end as incomplete with this reason (e.g. max_output_tokens)
+	Delay      time.Duration
+}
+
+// ToolCall is a scripted function call.
+type ToolCall struct {
+	CallID, Name, Arguments string
+}
+
+// Usage is scripted token usage.
+type Usage struct {
+	InputTokens, CachedTokens, OutputTokens, ReasoningTokens int
+}
+
+// Recorded is a request the server received.
+type Recorded struct {
+	Path   string
+	Body   []byte
+	Header http.Header
+}
+
+// Server is the fake upstream.
+type Server struct {
+	srv      *httptest.Server
+	mu       sync.Mutex
+	queue    []Reply
+	requests []Recorded
+}
+
+// NewServer starts a fake OpenAI on 127.0.0.1, closed when the test ends.
+func NewServer(t testing.TB) *Server {
+	s := &Server{}
+	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
+	t.Cleanup(s.srv.Close)
+	return s
+}
+
+// URL is the base URL, ending in /v1, as OPENAI_BASE_URL takes it.
+func (s *Server) URL() string { return s.srv.URL + "/v1" }
+
+// Push queues replies, answered in order.
+func (s *Server) Push(rs ...Reply) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.queue = append(s.queue, rs...)
+}
+
+// Requests returns what the server received so far.
+func (s *Server) Requests() []Recorded {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Recorded(nil), s.requests...)
+}
+
+func (s *Server) next(body []byte, path string, h http.Header) Reply {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.requests = append(s.requests, Recorded{Path: path, Body: body, Header: h.Clone()})
+	if len(s.queue) > 0 {
+		r := s.queue[0]
+		s.queue = s.queue[1:]
+		return r
+	}
+	return Reply{Text: "echo: " + lastUserText(body)}
+}
+
+// lastUserText finds the last user message of either API's request.
+func lastUserText(body []byte) string {
+	var req struct {
+		Input    json.RawMessage `json:"input"`
+		Messages []struct {
+			Role    string          `json:"role"`
+			Content json.RawMessage `json:"content"`
+		} `json:"messages"`
+	}
+	_ = json.Unmarshal(body, &req)
+	var msgs []struct {
+		Role    string          `json:"role"`
+		Content json.RawMessage `json:"content"`
+	}
+	if len(req.Input) > 0 {
+		var s string
+		if json.Unmarshal(req.Input, &s) == nil {
+			return s
+		}
+		_ = json.Unmarshal(req.Input, &msgs)
+	} else {
+		msgs = req.Messages
+	}
+	for i := len(msgs) - 1; i >= 0; i-- {
+		if msgs[i].Role != "user" {
+			continue
+		}
+		var s string
+		if json.Unmarshal(msgs[i].Content, &s) == nil {
+			return s
+		}
+		var parts []struct {
+			Text string `json:"text"`
+		}
+		_ = json.Unmarshal(msgs[i].Content, &parts)
+		var b strings.Builder
+		for _, p := range parts {
+			b.WriteString(p.Text)
+		}
+		return b.String()
+	}
+	return ""
+}
+
+func writeError(w http.ResponseWriter, status int, typ, code, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	fmt.Fprintf(w, `{"error":{"message":%q,"type":%q,"param":null,"code":%q}}`, msg, typ, code)
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	if !strings.HasPrefix(r.Header.Get("Authorization"), "Bearer ") {
+		writeError(w, 401, "invalid_request_error", "invalid_api_key", "You didn't provide an API key.")
+		return
+	}
+	body, _ := io.ReadAll(r.Body)
+	var head struct {
+		Stream bool `json:"stream"`
+	}
+	if err := json.Unmarshal(body, &head); err != nil {
+		writeError(w, 400, "invalid_request_error", "invalid_json", "We could not parse the JSON body of your request.")
+		return
+	}
+	reply := s.next(body, r.URL.Path, r.Header)
+	if reply.Delay > 0 {
+		select {
+		case <-time.After(reply.Delay):
+		case <-r.Context().Done():
+			return
+		}
+	}
+	if reply.RetryAfter != "" {
+		w.Header().Set("Retry-After", reply.RetryAfter)
+	}
+	if reply.Status != 0 && reply.Status != 200 {
+		typ := "server_error"
+		if reply.Status < 500 {
+			typ = "invalid_request_error"
+		}
+		writeError(w, reply.Status, typ, http.StatusText(reply.Status), "scripted failure "+http.StatusText(reply.Status))
+		return
+	}
+	if reply.Body != "" {
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, reply.Body)
+		return
+	}
+	switch r.URL.Path {
+	case "/v1/responses":
+		if head.Stream {
+			s.streamResponse(w, reply)
+		} else {
+			w.Header().Set("Content-Type", "application/json")
+			json.NewEncoder(w).Encode(responseObject(reply, "completed"))
+		}
+	case "/v1/chat/completions":
+		if head.Stream {
+			s.streamChat(w, reply)
+		} else {
+			w.Header().Set("Content-Type", "application/json")
+			json.NewEncoder(w).Encode(chatObject(reply))
+		}
+	default:
+		writeError(w, 404, "invalid_request_error", "unknown_url", "Invalid URL (POST "+r.URL.Path+")")
+	}
+}
