@@ -237,28 +237,3 @@ func golden(t *testing.T, path string, got []byte) {
 	}
 }
 
-func FuzzResponsesStream(f *testing.F) {
-	f.Add("event: response.output_item.added\ndata: {\"type\":\"response.output_item.added\",\"output_index\":0,\"item\":{\"type\":\"message\",\"role\":\"assistant\",\"content\":[]}}\n\ndata: {\"type\":\"response.completed\",\"response\":{\"status\":\"completed\"}}\n\n")
-	f.Add("data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"c\",\"function\":{\"name\":\"f\",\"arguments\":\"{}\"}}]}}]}\n\ndata: [DONE]\n\n")
-	f.Add("data: {\"type\":\"response.output_text.delta\",\"output_index\":3,\"delta\":\"x\"}\n\n")
-	f.Fuzz(func(t *testing.T, body string) {
-		for _, api := range []string{"responses", "chat"} {
-			fake := openaitest.NewServer(t)
-			fake.Push(openaitest.Reply{Body: body})
-			p := openai.New(openai.Config{BaseURL: fake.URL(), APIKey: "k", API: api, MaxRetries: -1, Timeout: 2 * time.Second})
-			var evs []engram.ModelEvent
-			res, err := p.Generate(context.Background(), &engram.ModelRequest{Model: "m", Input: []*engram.Item{user("x")}}, func(ev engram.ModelEvent) { evs = append(evs, ev) })
-			if err != nil {
-				if engram.ErrorCode(err) == engram.EInternal {
-					t.Fatalf("undomained error: %v", err)
-				}
-				continue
-			}
-			for _, it := range res.Output {
-				if it == nil {
-					t.Fatal("nil item in a successful result")
-				}
-			}
-		}
-	})
-}
