@@ -1,0 +1,143 @@
+// Package anthropic is the provider for Anthropic's Messages API. It writes
+// the request JSON itself, placing cache_control breakpoints on the stable
+// head of the prompt (tools, then the system prompt) so Anthropic's prompt
+// cache serves it on every turn, and leaves transport, auth, retries with
+// backoff (honouring retry-after) and SSE framing to anthropic-sdk-go.
+package anthropic
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/anthropics/anthropic-sdk-go"
+	"github.com/anthropics/anthropic-sdk-go/option"
+	"github.com/anthropics/anthropic-sdk-go/packages/ssestream"
+	"github.com/engram-run/engram"
+)
+
+// Config configures the Anthropic upstream.
+type Config struct {
+	Name             string // prefix in model names; default "anthropic"
+	BaseURL          string // without /v1, as ANTHROPIC_BASE_URL is
+	APIKey           string
+	Timeout          time.Duration // one call, retries included; default 120s
+	MaxRetries       int           // default 3; negative for none
+	HTTPClient       *http.Client
+	DefaultMaxTokens int // Anthropic requires max_tokens; default 4096
+}
+
+// Provider is an engram.Provider for Anthropic.
+type Provider struct {
+	cfg    Config
+	client anthropic.Client
+}
+
+// New returns a provider for cfg.
+func New(cfg Config) *Provider {
+	if cfg.Name == "" {
+		cfg.Name = "anthropic"
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 120 * time.Second
+	}
+	switch {
+	case cfg.MaxRetries == 0:
+		cfg.MaxRetries = 3
+	case cfg.MaxRetries < 0:
+		cfg.MaxRetries = 0
+	}
+	if cfg.DefaultMaxTokens == 0 {
+		cfg.DefaultMaxTokens = 4096
+	}
+	opts := []option.RequestOption{option.WithAPIKey(cfg.APIKey), option.WithMaxRetries(cfg.MaxRetries)}
+	if cfg.BaseURL != "" {
+		opts = append(opts, option.WithBaseURL(cfg.BaseURL))
+	}
+	if cfg.HTTPClient != nil {
+		opts = append(opts, option.WithHTTPClient(cfg.HTTPClient))
+	}
+	return &Provider{cfg: cfg, client: anthropic.NewClient(opts...)}
+}
+
+// Name implements engram.Provider.
+func (p *Provider) Name() string { return p.cfg.Name }
+
+// Generate implements engram.Provider.
+func (p *Provider) Generate(ctx context.Context, req *engram.ModelRequest, emit func(engram.ModelEvent)) (*engram.ModelResult, error) {
+	if emit == nil {
+		emit = func(engram.ModelEvent) {}
+	}
+	callCtx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
+	defer cancel()
+	body, err := json.Marshal(messagesRequest(req, p.cfg.DefaultMaxTokens))
+	if err != nil {
+		return nil, err
+	}
+	var resp *http.Response
+	if err := p.client.Post(callCtx, "v1/messages", json.RawMessage(body), &resp); err != nil {
+		if resp != nil && resp.Body != nil {
+			resp.Body.Close()
+		}
+		return nil, p.upstreamError(ctx, err)
+	}
+	dec := ssestream.NewDecoder(resp)
+	if dec == nil {
+		return nil, engram.Errorf(engram.EUpstream, "%s: empty response", p.cfg.Name)
+	}
+	defer dec.Close()
+	res, err := readStream(dec, emit)
+	if err != nil {
+		return nil, p.upstreamError(ctx, err)
+	}
+	return res, nil
+}
+
+// upstreamError maps a failed call to the domain, as the openai provider
+// does: the caller's cancellation passes, our timeout is EUpstreamTimeout,
+// 429 after retries ERateLimited, anything else EUpstream.
+func (p *Provider) upstreamError(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return engram.Errorf(engram.EUpstreamTimeout, "%s did not answer within %s", p.cfg.Name, p.cfg.Timeout)
+	}
+	var apiErr *anthropic.Error
+	if errors.As(err, &apiErr) {
+		msg := errorMessage(apiErr.RawJSON())
+		if msg == "" {
+			msg = http.StatusText(apiErr.StatusCode)
+		}
+		if apiErr.StatusCode == http.StatusTooManyRequests {
+			return engram.Errorf(engram.ERateLimited, "%s is rate limiting requests (after %d retries): %s", p.cfg.Name, p.cfg.MaxRetries, msg)
+		}
+		return engram.Errorf(engram.EUpstream, "%s answered %d: %s", p.cfg.Name, apiErr.StatusCode, msg)
+	}
+	var e *engram.Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return engram.Errorf(engram.EUpstream, "%s: %v", p.cfg.Name, err)
+}
+
+// errorMessage reads Anthropic's {"type":"error","error":{"type","message"}}.
+func errorMessage(raw string) string {
+	var body struct {
+		Error struct {
+			Type    string `json:"type"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	if json.Unmarshal([]byte(raw), &body) != nil || body.Error.Message == "" {
+		return strings.TrimSpace(raw)
+	}
+	return body.Error.Type + ": " + body.Error.Message
+}
+
+func streamBroken(format string, args ...any) error {
+	return engram.Errorf(engram.EUpstream, "malformed stream: "+format, args...)
+}
