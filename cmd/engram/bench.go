@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"time"
 
 	"github.com/engram-run/engram/bench"
@@ -24,6 +25,7 @@ func runBench(ctx context.Context, e *invocation, args []string) error {
 	fs.IntVar(&cfg.Concurrency, "concurrency", 64, "conversations at once in the throughput phase")
 	fs.DurationVar(&cfg.Duration, "duration", 3*time.Second, "length of the throughput phase")
 	fs.IntVar(&cfg.MessageBytes, "message-bytes", 400, "size of each user message")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	fs.Usage = func() {
 		fmt.Fprint(e.stderr, `Usage: engram bench [flags]
 
@@ -72,6 +74,11 @@ Flags:
 
 	cfg.BaseURL, cfg.APIKey = "http://"+ln.Addr().String(), key
 	cfg.DiskBytes = func() (int64, error) {
+		// The write-ahead log is transient: fold it into the database
+		// first, so the figure is what the data takes.
+		if err := a.store.Checkpoint(ctx); err != nil {
+			return 0, err
+		}
 		var n int64
 		for _, name := range []string{"engram.db", "engram.db-wal"} {
 			if fi, err := os.Stat(filepath.Join(dir, name)); err == nil {
@@ -79,6 +86,17 @@ Flags:
 			}
 		}
 		return n, nil
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	res, err := bench.Run(ctx, cfg, e.stderr)
 	if err != nil {

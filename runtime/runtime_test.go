@@ -1,0 +1,149 @@
+package runtime_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/engram-run/engram"
+	"github.com/engram-run/engram/provider"
+	"github.com/engram-run/engram/provider/scripted"
+	"github.com/engram-run/engram/runtime"
+	"github.com/engram-run/engram/sqlite"
+	"github.com/engram-run/engram/tool"
+)
+
+// countingStore is the real store, counting the window reads that reach it.
+type countingStore struct {
+	engram.Store
+	recent atomic.Int64
+}
+
+func (c *countingStore) RecentItems(ctx context.Context, projectID, conversationID string, maxItems, maxTokens int) ([]*engram.Item, error) {
+	c.recent.Add(1)
+	return c.Store.RecentItems(ctx, projectID, conversationID, maxItems, maxTokens)
+}
+
+func setup(t testing.TB) (*runtime.Runtime, *countingStore, string) {
+	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "engram.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	store := &countingStore{Store: db}
+	p := &engram.Project{ID: engram.NewID("proj"), Name: "p", CreatedAt: engram.Now()}
+	if err := db.CreateProject(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	return runtime.New(store, provider.NewRegistry(scripted.New()), tool.Builtins(), nil), store, p.ID
+}
+
+func say(rt *runtime.Runtime, pid, conv, model, text string) (*engram.Response, error) {
+	return rt.CreateResponse(context.Background(), pid, &engram.ResponseRequest{Model: model, Conversation: conv,
+		Input: []*engram.Item{{Type: engram.ItemMessage, Role: "user", Content: []engram.Content{{Type: engram.ContentInputText, Text: text}}}}}, nil)
+}
+
+func newConversation(t testing.TB, rt *runtime.Runtime, pid string) string {
+	c := &engram.Conversation{ID: engram.NewID("conv"), ProjectID: pid}
+	if err := rt.Store.CreateConversation(context.Background(), c, nil); err != nil {
+		t.Fatal(err)
+	}
+	return c.ID
+}
+
+// TestWindowCache: after the first turn, a conversation's window comes from
+// memory, and what the model sees is the same as a fresh read would give.
+func TestWindowCache(t *testing.T) {
+	rt, store, pid := setup(t)
+	conv := newConversation(t, rt, pid)
+	for i := 0; i < 5; i++ {
+		if _, err := say(rt, pid, conv, "scripted/recall", fmt.Sprint("m", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := store.recent.Load(); n != 1 {
+		t.Errorf("window read from the store %d times over 5 turns, want 1 (then the cache)", n)
+	}
+	// Another writer (here: an item deleted through the store) invalidates it.
+	items, _, _ := rt.Store.ListItems(context.Background(), pid, conv, engram.Page{Limit: 1, Order: "asc"})
+	if err := rt.Store.DeleteItem(context.Background(), pid, conv, items[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	r, err := say(rt, pid, conv, "scripted/recall", "m5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := r.Output[0].Text(); got != "m1 | m2 | m3 | m4 | m5" {
+		t.Errorf("after a deletion the model saw %q", got)
+	}
+	if n := store.recent.Load(); n != 2 {
+		t.Errorf("window reads = %d, want 2 (the deletion forces one)", n)
+	}
+}
+
+// TestForkedChains: two continuations of the same response each see only
+// their own branch.
+func TestForkedChains(t *testing.T) {
+	rt, _, pid := setup(t)
+	ask := func(prev, text string) *engram.Response {
+		r, err := rt.CreateResponse(context.Background(), pid, &engram.ResponseRequest{Model: "scripted/recall", PreviousResponseID: prev,
+			Input: []*engram.Item{{Type: engram.ItemMessage, Role: "user", Content: []engram.Content{{Type: engram.ContentInputText, Text: text}}}}}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	root := ask("", "a")
+	left := ask(root.ID, "b")
+	right := ask(root.ID, "c")
+	if got := right.Output[0].Text(); got != "a | c" {
+		t.Errorf("right branch saw %q, want a | c", got)
+	}
+	if got := ask(left.ID, "d").Output[0].Text(); got != "a | b | d" {
+		t.Errorf("left branch saw %q, want a | b | d", got)
+	}
+	if got := ask(right.ID, "e").Output[0].Text(); got != "a | c | e" {
+		t.Errorf("right branch continued saw %q", got)
+	}
+}
+
+// TestFailedProviderKeepsState: an unknown scripted model fails the call;
+// nothing is stored for a request refused before the run.
+func TestRefusedRequestStoresNothing(t *testing.T) {
+	rt, _, pid := setup(t)
+	conv := newConversation(t, rt, pid)
+	_, err := say(rt, pid, conv, "nowhere/model", "x")
+	if engram.ErrorCode(err) != engram.EInvalid || !strings.Contains(err.Error(), "not configured") {
+		t.Fatalf("err = %v", err)
+	}
+	items, _, _ := rt.Store.ListItems(context.Background(), pid, conv, engram.Page{})
+	if len(items) != 0 {
+		t.Errorf("a refused request left %d items", len(items))
+	}
+}
+
+// BenchmarkTurn is the runtime's own cost of one turn (store included,
+// HTTP not) at a given conversation length, with the instant scripted model.
+func BenchmarkTurn(b *testing.B) {
+	for _, at := range []int{10, 1000} {
+		b.Run(fmt.Sprintf("at=%d", at), func(b *testing.B) {
+			rt, _, pid := setup(b)
+			conv := newConversation(b, rt, pid)
+			msg := strings.Repeat("the colony was calm after we added a super ", 10)
+			for i := 0; i < at; i++ {
+				if _, err := say(rt, pid, conv, "scripted/echo", msg); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ResetTimer()
+			for b.Loop() {
+				if _, err := say(rt, pid, conv, "scripted/echo", msg); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
