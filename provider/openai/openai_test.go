@@ -236,4 +236,3 @@ func golden(t *testing.T, path string, got []byte) {
 		t.Errorf("%s differs:\n got %s\nwant %s", path, got, want)
 	}
 }
-
