@@ -17,7 +17,6 @@ type run struct {
 	r       *engram.Response
 	emit    func(engram.StreamEvent)
 	window  []*engram.Item // what the next model call reads
-	output  []*engram.Item // the response's output so far
 	usage   []*engram.UsageRecord
 	toolRun int // server-side tool calls made
 	input   []*engram.Item

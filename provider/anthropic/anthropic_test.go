@@ -181,7 +181,11 @@ func TestErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			fake := anthropictest.NewServer(t)
 			fake.Push(tc.replies...)
-			res, _, err := collect(newProvider(fake, 500*time.Millisecond), &engram.ModelRequest{Model: "claude-fake", Input: []*engram.Item{user("x")}})
+			timeout := 10 * time.Second // room for the SDK's backoff between retries
+			if tc.code == engram.EUpstreamTimeout {
+				timeout = 300 * time.Millisecond
+			}
+			res, _, err := collect(newProvider(fake, timeout), &engram.ModelRequest{Model: "claude-fake", Input: []*engram.Item{user("x")}})
 			if tc.code == "" {
 				if err != nil || res.Output[0].Text() != "ok" {
 					t.Fatalf("res %+v err %v", res, err)

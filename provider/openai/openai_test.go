@@ -137,7 +137,11 @@ func TestGenerate(t *testing.T) {
 				t.Run(tc.name, func(t *testing.T) {
 					fake := openaitest.NewServer(t)
 					fake.Push(tc.replies...)
-					p := openai.New(openai.Config{BaseURL: fake.URL(), APIKey: "sk-test", API: api, Timeout: 500 * time.Millisecond, MaxRetries: 2})
+					timeout := 10 * time.Second // room for the SDK's backoff between retries
+					if tc.code == engram.EUpstreamTimeout {
+						timeout = 300 * time.Millisecond
+					}
+					p := openai.New(openai.Config{BaseURL: fake.URL(), APIKey: "sk-test", API: api, Timeout: timeout, MaxRetries: 2})
 					res, _, err := collect(t, p, &engram.ModelRequest{Model: "gpt-fake", Input: []*engram.Item{user("x")}})
 					if tc.code == "" {
 						if err != nil || res.Output[0].Text() != "ok" {

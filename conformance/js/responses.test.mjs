@@ -1,0 +1,127 @@
+// Conformance of Engram with the official openai npm client (v7). Run by
+// cmd/engram's TestConformanceOpenAIJS, which starts a server and sets
+// ENGRAM_BASE_URL and ENGRAM_API_KEY. The models are Engram's scripted
+// (deterministic, offline) test models.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import OpenAI from 'openai';
+
+const client = new OpenAI({ baseURL: process.env.ENGRAM_BASE_URL + '/v1', apiKey: process.env.ENGRAM_API_KEY, maxRetries: 0 });
+
+test('responses.create with a string input', async () => {
+  const r = await client.responses.create({ model: 'scripted/echo', input: 'Hello, remember my name is Ada.' });
+  assert.equal(r.object, 'response');
+  assert.equal(r.status, 'completed');
+  assert.match(r.id, /^resp_/);
+  assert.equal(r.output_text, 'echo: Hello, remember my name is Ada.');
+  assert.ok(r.usage.input_tokens > 0 && r.usage.output_tokens > 0);
+});
+
+test('responses chained with previous_response_id keep state server-side', async () => {
+  const first = await client.responses.create({ model: 'scripted/recall', input: 'My name is Ada.' });
+  const second = await client.responses.create({ model: 'scripted/recall', input: 'What is my name?', previous_response_id: first.id, store: true, instructions: 'Be brief.' });
+  assert.equal(second.output_text, 'My name is Ada. | What is my name?');
+  assert.equal(second.previous_response_id, first.id);
+  assert.equal(second.instructions, 'Be brief.');
+});
+
+test('responses in a conversation', async () => {
+  const conv = await client.conversations.create({ metadata: { topic: 'bees' }, items: [{ type: 'message', role: 'user', content: 'Hive 2 is queenless.' }] });
+  const r = await client.responses.create({ model: 'scripted/recall', input: 'Which hive?', conversation: conv.id });
+  assert.equal(r.output_text, 'Hive 2 is queenless. | Which hive?');
+  assert.equal(r.conversation.id, conv.id);
+  const items = [];
+  for await (const it of client.conversations.items.list(conv.id, { order: 'asc' })) items.push(it);
+  assert.deepEqual(items.map((i) => i.type), ['message', 'message', 'message']);
+  assert.equal(items[2].content[0].text, 'Hive 2 is queenless. | Which hive?');
+});
+
+test('stream: true yields the exact event sequence', async () => {
+  const stream = await client.responses.create({ model: 'scripted/echo', input: 'Stream please', stream: true });
+  const types = [];
+  let seq = -1;
+  let text = '';
+  for await (const ev of stream) {
+    assert.equal(ev.sequence_number, seq + 1, `sequence_number after ${seq}`);
+    seq = ev.sequence_number;
+    types.push(ev.type);
+    if (ev.type === 'response.output_text.delta') text += ev.delta;
+  }
+  const deltas = types.filter((t) => t === 'response.output_text.delta').length;
+  assert.ok(deltas >= 1);
+  const collapsed = types.filter((t, i) => t !== 'response.output_text.delta' || types[i - 1] !== t);
+  assert.deepEqual(collapsed, [
+    'response.created', 'response.in_progress', 'response.output_item.added', 'response.content_part.added',
+    'response.output_text.delta', 'response.output_text.done', 'response.content_part.done',
+    'response.output_item.done', 'response.completed',
+  ]);
+  assert.equal(text, 'echo: Stream please');
+});
+
+test('responses.stream(...).finalResponse()', async () => {
+  const first = await client.responses.create({ model: 'scripted/recall', input: 'one' });
+  const final = await client.responses.stream({ model: 'scripted/recall', input: 'two', previous_response_id: first.id }).finalResponse();
+  assert.equal(final.status, 'completed');
+  assert.equal(final.output_text, 'one | two');
+});
+
+test('retrieve, input items, delete', async () => {
+  const r = await client.responses.create({ model: 'scripted/echo', input: [{ role: 'user', content: 'hi' }, { type: 'message', role: 'user', content: [{ type: 'input_text', text: 'there' }] }] });
+  const got = await client.responses.retrieve(r.id);
+  assert.equal(got.id, r.id);
+  assert.equal(got.output_text, 'echo: there');
+  const input = [];
+  for await (const it of client.responses.inputItems.list(r.id, { order: 'asc', limit: 1 })) input.push(it);
+  assert.deepEqual(input.map((i) => i.content[0].text), ['hi', 'there']);
+  await client.responses.delete(r.id);
+  await assert.rejects(client.responses.retrieve(r.id), (e) => e instanceof OpenAI.NotFoundError && e.status === 404);
+});
+
+test('conversations CRUD and items auto-pagination', async () => {
+  const conv = await client.conversations.create({ metadata: { topic: 'demo' } });
+  assert.equal(conv.object, 'conversation');
+  const batch = (from, n) => Array.from({ length: n }, (_, i) => ({ type: 'message', role: 'user', content: `item ${from + i}` }));
+  await client.conversations.items.create(conv.id, { items: batch(0, 20) });
+  await client.conversations.items.create(conv.id, { items: batch(20, 5) });
+  const seen = [];
+  for await (const it of client.conversations.items.list(conv.id, { limit: 10, order: 'asc' })) seen.push(it.content[0].text);
+  assert.equal(seen.length, 25);
+  assert.deepEqual(seen, Array.from({ length: 25 }, (_, i) => `item ${i}`));
+  const page = await client.conversations.items.list(conv.id, { limit: 3 });
+  assert.equal(page.data[0].content[0].text, 'item 24', 'default order is newest first');
+
+  const got = await client.conversations.retrieve(conv.id);
+  assert.deepEqual(got.metadata, { topic: 'demo' });
+  const updated = await client.conversations.update(conv.id, { metadata: { topic: 'x' } });
+  assert.deepEqual(updated.metadata, { topic: 'x' });
+
+  const first = page.data[0];
+  const one = await client.conversations.items.retrieve(first.id, { conversation_id: conv.id });
+  assert.equal(one.id, first.id);
+  await client.conversations.items.delete(first.id, { conversation_id: conv.id });
+  await assert.rejects(client.conversations.items.retrieve(first.id, { conversation_id: conv.id }), OpenAI.NotFoundError);
+
+  const del = await client.conversations.delete(conv.id);
+  assert.equal(del.deleted, true);
+  await assert.rejects(client.conversations.retrieve(conv.id), OpenAI.NotFoundError);
+});
+
+test('function calling round trip', async () => {
+  const tools = [{ type: 'function', name: 'get_weather', description: 'Weather in a city', parameters: { type: 'object', properties: { city: { type: 'string' } } }, strict: false }];
+  const r = await client.responses.create({ model: 'scripted/tools', input: 'Weather in Lisbon?', tools });
+  const call = r.output.find((o) => o.type === 'function_call');
+  assert.ok(call, 'a function_call item');
+  assert.equal(call.name, 'get_weather');
+  assert.match(call.call_id, /^call_/);
+  const r2 = await client.responses.create({ model: 'scripted/tools', previous_response_id: r.id, tools,
+    input: [{ type: 'function_call_output', call_id: call.call_id, output: 'sunny, 24C' }] });
+  assert.equal(r2.output_text, 'tool said: sunny, 24C');
+});
+
+test('errors are OpenAI errors', async () => {
+  const bad = new OpenAI({ baseURL: process.env.ENGRAM_BASE_URL + '/v1', apiKey: 'sk-engram-wrong', maxRetries: 0 });
+  await assert.rejects(bad.responses.create({ model: 'scripted/echo', input: 'x' }), (e) => e instanceof OpenAI.AuthenticationError && e.status === 401);
+  await assert.rejects(client.responses.retrieve('resp_doesnotexist'), (e) => e instanceof OpenAI.NotFoundError);
+  await assert.rejects(client.responses.create({ model: 'scripted/echo', input: 'x', nonsense: 1 }),
+    (e) => e instanceof OpenAI.BadRequestError && e.param === 'nonsense' && e.code === 'unknown_parameter');
+});
