@@ -74,6 +74,13 @@ func (b *agentBody) apply(a *engram.Agent) error {
 	return nil
 }
 
+func (s *Server) validateAgent(a *engram.Agent) error {
+	if s.ValidateAgent == nil {
+		return nil
+	}
+	return s.ValidateAgent(a)
+}
+
 // agentJSON is an agent as the API shows it.
 type agentJSON struct {
 	Object string `json:"object"`
@@ -90,6 +97,10 @@ func (s *Server) createAgent(w http.ResponseWriter, r *http.Request) {
 	}
 	a := &engram.Agent{ID: engram.NewID("agent"), ProjectID: keyOf(r).ProjectID}
 	if err := body.apply(a); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.validateAgent(a); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -127,6 +138,9 @@ func (s *Server) updateAgent(w http.ResponseWriter, r *http.Request) {
 	a, err := s.Store.GetAgent(r.Context(), keyOf(r).ProjectID, r.PathValue("ref"), 0)
 	if err == nil {
 		err = body.apply(a)
+	}
+	if err == nil {
+		err = s.validateAgent(a)
 	}
 	if err == nil {
 		err = s.Store.UpdateAgent(r.Context(), a)

@@ -29,6 +29,9 @@ type Server struct {
 	MaxBodyBytes int64
 	// Ready reports whether the server can serve (its store answers).
 	Ready func(context.Context) error
+	// ValidateAgent checks that an agent can run here (its model's provider
+	// is configured, its builtin tools exist) before it is stored.
+	ValidateAgent func(*engram.Agent) error
 }
 
 // Handler returns the API's handler.

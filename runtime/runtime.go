@@ -250,6 +250,23 @@ func (rt *Runtime) resolveTools(p *plan) error {
 	return nil
 }
 
+// ValidateAgent checks that an agent can run: its model names a configured
+// provider and its builtin tools exist. A well-formed agent that cannot run
+// here is EUnprocessable.
+func (rt *Runtime) ValidateAgent(a *engram.Agent) error {
+	if strings.HasPrefix(a.Model, "agent/") {
+		return engram.ParamErrorf(engram.EUnprocessable, "model", "An agent's model must be a model, not another agent (%s).", a.Model)
+	}
+	if _, _, err := rt.Providers.Resolve(a.Model); err != nil {
+		return engram.ParamErrorf(engram.EUnprocessable, "model", "%s", engram.ErrorMessage(err))
+	}
+	p := &plan{agent: a, req: &engram.ResponseRequest{}}
+	if err := rt.resolveTools(p); err != nil {
+		return engram.ParamErrorf(engram.EUnprocessable, "tools", "%s", engram.ErrorMessage(err))
+	}
+	return nil
+}
+
 func (p *plan) instructions() string {
 	var parts []string
 	if p.agent != nil && p.agent.Instructions != "" {

@@ -101,6 +101,7 @@ Environment:
   OPENAI_API_KEY, OPENAI_BASE_URL, OPENAI_API (responses|chat)   the openai/ provider
   ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL                         the anthropic/ provider
   OLLAMA_HOST                                                   the ollama/ provider (OpenAI-compatible chat)
+  ENGRAM_PROVIDER_TIMEOUT                                       longest a model call may take, retries included; default 120s
   The scripted/ provider (a deterministic offline test model) is always available.
 `)
 }

@@ -90,10 +90,14 @@ func openApp(ctx context.Context, e *invocation, dir string, logger *slog.Logger
 		store.Close()
 		return nil, err
 	}
-	providers := configureProviders(e)
+	providers, err := configureProviders(e)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
 	tokens.Warm()
 	rt := runtime.New(store, providers, tool.Builtins(), logger)
-	api := &enghttp.Server{Store: store, Responses: rt, Logger: logger,
+	api := &enghttp.Server{Store: store, Responses: rt, Logger: logger, ValidateAgent: rt.ValidateAgent,
 		Ready: func(ctx context.Context) error { _, err := store.ListProjects(ctx); return err }}
 	return &app{store: store, providers: providers, handler: api.Handler()}, nil
 }
@@ -142,13 +146,21 @@ func bootstrap(ctx context.Context, store engram.Store, e *invocation) error {
 
 // configureProviders registers the scripted model always, and each real
 // provider from its ecosystem's usual variables.
-func configureProviders(e *invocation) *provider.Registry {
+func configureProviders(e *invocation) (*provider.Registry, error) {
+	timeout := 120 * time.Second
+	if v := e.getenv("ENGRAM_PROVIDER_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return nil, fmt.Errorf("ENGRAM_PROVIDER_TIMEOUT %q is not a duration such as 90s", v)
+		}
+		timeout = d
+	}
 	reg := provider.NewRegistry(scripted.New())
 	if key, base := e.getenv("OPENAI_API_KEY"), e.getenv("OPENAI_BASE_URL"); key != "" || base != "" {
-		reg.Add(openai.New(openai.Config{Name: "openai", APIKey: key, BaseURL: base, API: e.env("OPENAI_API", "responses")}))
+		reg.Add(openai.New(openai.Config{Name: "openai", APIKey: key, BaseURL: base, API: e.env("OPENAI_API", "responses"), Timeout: timeout}))
 	}
 	if key, base := e.getenv("ANTHROPIC_API_KEY"), e.getenv("ANTHROPIC_BASE_URL"); key != "" || base != "" {
-		reg.Add(anthropic.New(anthropic.Config{APIKey: key, BaseURL: base}))
+		reg.Add(anthropic.New(anthropic.Config{APIKey: key, BaseURL: base, Timeout: timeout}))
 	}
 	// Ollama speaks OpenAI's Chat Completions at /v1 of its host; it is
 	// registered always, as its local default is where people run it.
@@ -156,6 +168,6 @@ func configureProviders(e *invocation) *provider.Registry {
 	if !strings.Contains(host, "://") {
 		host = "http://" + host
 	}
-	reg.Add(openai.New(openai.Config{Name: "ollama", BaseURL: strings.TrimSuffix(host, "/") + "/v1", APIKey: "ollama", API: "chat"}))
-	return reg
+	reg.Add(openai.New(openai.Config{Name: "ollama", BaseURL: strings.TrimSuffix(host, "/") + "/v1", APIKey: "ollama", API: "chat", Timeout: timeout}))
+	return reg, nil
 }
