@@ -2,6 +2,7 @@ package http_test
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"io"
 	"net/http"
@@ -187,5 +188,28 @@ func TestStreamRefusedBeforeStart(t *testing.T) {
 	status, body := e.do(t, "mine/invoker", "POST", "/v1/responses", `{"model":"scripted/echo","input":"x","stream":true,"previous_response_id":"resp_nope"}`)
 	if status != 404 || !strings.HasPrefix(body, `{"error":`) {
 		t.Fatalf("%d %s", status, body)
+	}
+}
+
+// TestOpenAPI: the document is valid JSON, lists the OpenAI endpoints and
+// Engram's, and needs no key.
+func TestOpenAPI(t *testing.T) {
+	e := newEnv(t)
+	status, body := e.do(t, "", "GET", "/openapi.json", "")
+	if status != 200 {
+		t.Fatalf("%d %s", status, body)
+	}
+	var doc struct {
+		OpenAPI string                    `json:"openapi"`
+		Paths   map[string]map[string]any `json:"paths"`
+	}
+	if err := json.Unmarshal([]byte(body), &doc); err != nil {
+		t.Fatal(err)
+	}
+	for path, method := range map[string]string{"/v1/responses": "post", "/v1/responses/{id}/input_items": "get",
+		"/v1/conversations/{id}/items/{item}": "delete", "/v1/agents/{ref}/versions": "get", "/v1/keys": "post"} {
+		if doc.Paths[path][method] == nil {
+			t.Errorf("openapi.json lacks %s %s", method, path)
+		}
 	}
 }

@@ -12,42 +12,44 @@ type route struct {
 	pattern string
 	role    engram.Role
 	handler http.HandlerFunc
+	summary string
 }
 
 // routes lists every endpoint of the API.
 func (s *Server) routes() []route {
 	inv, dev, adm := engram.RoleInvoker, engram.RoleDeveloper, engram.RoleAdmin
 	return []route{
-		{"GET /healthz", "", s.health},
-		{"GET /readyz", "", s.ready},
+		{"GET /healthz", "", s.health, "Liveness: always 200 while the process serves."},
+		{"GET /readyz", "", s.ready, "Readiness: 200 when the store answers, else 503."},
+		{"GET /openapi.json", "", s.openapi, "This document."},
 
 		// OpenAI Responses.
-		{"POST /v1/responses", inv, s.createResponse},
-		{"GET /v1/responses/{id}", inv, s.getResponse},
-		{"DELETE /v1/responses/{id}", inv, s.deleteResponse},
-		{"GET /v1/responses/{id}/input_items", inv, s.listInputItems},
+		{"POST /v1/responses", inv, s.createResponse, "Create a response (OpenAI Responses API): plain or streamed (stream: true, Server-Sent Events), continuing previous_response_id or a conversation, with any provider. Engram extensions: model \"provider/model\" or \"agent/NAME\", field \"agent\"."},
+		{"GET /v1/responses/{id}", inv, s.getResponse, "Retrieve a response."},
+		{"DELETE /v1/responses/{id}", inv, s.deleteResponse, "Delete a response (its items stay in their conversation)."},
+		{"GET /v1/responses/{id}/input_items", inv, s.listInputItems, "List a response's input items (after, order desc by default, limit 1-100)."},
 
 		// OpenAI Conversations, and Engram's list of them.
-		{"POST /v1/conversations", inv, s.createConversation},
-		{"GET /v1/conversations", inv, s.listConversations},
-		{"GET /v1/conversations/{id}", inv, s.getConversation},
-		{"POST /v1/conversations/{id}", inv, s.updateConversation},
-		{"DELETE /v1/conversations/{id}", inv, s.deleteConversation},
-		{"POST /v1/conversations/{id}/items", inv, s.createItems},
-		{"GET /v1/conversations/{id}/items", inv, s.listItems},
-		{"GET /v1/conversations/{id}/items/{item}", inv, s.getItem},
-		{"DELETE /v1/conversations/{id}/items/{item}", inv, s.deleteItem},
+		{"POST /v1/conversations", inv, s.createConversation, "Create a conversation with metadata and up to 20 items. Engram extensions: agent, user."},
+		{"GET /v1/conversations", inv, s.listConversations, "Engram extension: list conversations, filtered by ?agent= and ?user=, paged (after, order, limit)."},
+		{"GET /v1/conversations/{id}", inv, s.getConversation, "Retrieve a conversation."},
+		{"POST /v1/conversations/{id}", inv, s.updateConversation, "Update a conversation's metadata."},
+		{"DELETE /v1/conversations/{id}", inv, s.deleteConversation, "Delete a conversation."},
+		{"POST /v1/conversations/{id}/items", inv, s.createItems, "Add up to 20 items to a conversation."},
+		{"GET /v1/conversations/{id}/items", inv, s.listItems, "List a conversation's items (after, order desc by default, limit 1-100)."},
+		{"GET /v1/conversations/{id}/items/{item}", inv, s.getItem, "Retrieve an item."},
+		{"DELETE /v1/conversations/{id}/items/{item}", inv, s.deleteItem, "Delete an item: hidden from lists and from the model's context; the log keeps it."},
 
 		// Engram: agents and keys.
-		{"POST /v1/agents", dev, s.createAgent},
-		{"GET /v1/agents", inv, s.listAgents},
-		{"GET /v1/agents/{ref}", inv, s.getAgent},
-		{"POST /v1/agents/{ref}", dev, s.updateAgent},
-		{"DELETE /v1/agents/{ref}", dev, s.deleteAgent},
-		{"GET /v1/agents/{ref}/versions", inv, s.listAgentVersions},
-		{"POST /v1/keys", adm, s.createKey},
-		{"GET /v1/keys", adm, s.listKeys},
-		{"DELETE /v1/keys/{id}", adm, s.revokeKey},
+		{"POST /v1/agents", dev, s.createAgent, "Create an agent: name, model, instructions, tools, context {budget_tokens}, temperature, max_tool_calls, metadata. 422 when its model's provider is not configured or a builtin tool does not exist."},
+		{"GET /v1/agents", inv, s.listAgents, "List agents (latest versions)."},
+		{"GET /v1/agents/{ref}", inv, s.getAgent, "Retrieve an agent by id or name; ?version=N for an older version."},
+		{"POST /v1/agents/{ref}", dev, s.updateAgent, "Update an agent: the given fields change and a new version is made."},
+		{"DELETE /v1/agents/{ref}", dev, s.deleteAgent, "Delete an agent."},
+		{"GET /v1/agents/{ref}/versions", inv, s.listAgentVersions, "List every version of an agent."},
+		{"POST /v1/keys", adm, s.createKey, "Create an API key {name, role: admin|developer|invoker, user}; the secret (\"key\") is shown only in this answer."},
+		{"GET /v1/keys", adm, s.listKeys, "List API keys (prefixes only, never secrets)."},
+		{"DELETE /v1/keys/{id}", adm, s.revokeKey, "Revoke an API key."},
 	}
 }
 

@@ -1,0 +1,58 @@
+package http
+
+import (
+	"net/http"
+	"regexp"
+	"strings"
+)
+
+var pathParam = regexp.MustCompile(`\{([a-z_]+)\}`)
+
+// openapi describes the API from the route table itself, so the document
+// cannot drift from what is served. Request and response bodies of the
+// OpenAI-compatible endpoints are OpenAI's own (see docs/api.md).
+func (s *Server) openapi(w http.ResponseWriter, r *http.Request) {
+	paths := map[string]map[string]any{}
+	for _, rt := range s.routes() {
+		method, path, _ := strings.Cut(rt.pattern, " ")
+		op := map[string]any{
+			"summary":     rt.summary,
+			"operationId": strings.ToLower(method) + strings.NewReplacer("/", "_", "{", "", "}", "", ".", "_").Replace(path),
+			"responses": map[string]any{
+				"200":     map[string]any{"description": "OK"},
+				"default": map[string]any{"description": "An OpenAI-shaped error", "content": map[string]any{"application/json": map[string]any{"schema": map[string]any{"$ref": "#/components/schemas/Error"}}}},
+			},
+		}
+		if rt.role != "" {
+			op["security"] = []any{map[string]any{"bearer": []any{}}}
+			op["x-engram-role"] = string(rt.role)
+		} else {
+			op["security"] = []any{}
+		}
+		var params []any
+		for _, m := range pathParam.FindAllStringSubmatch(path, -1) {
+			params = append(params, map[string]any{"name": m[1], "in": "path", "required": true, "schema": map[string]any{"type": "string"}})
+		}
+		if params != nil {
+			op["parameters"] = params
+		}
+		if paths[path] == nil {
+			paths[path] = map[string]any{}
+		}
+		paths[path][strings.ToLower(method)] = op
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"openapi": "3.1.0",
+		"info": map[string]any{"title": "Engram", "version": "1",
+			"description": "A stateful runtime for AI agents: OpenAI's Responses and Conversations API over any model provider, with Engram's agents and keys under the same /v1. Authenticate with Authorization: Bearer <API key>; x-engram-role names the least role an endpoint needs (invoker < developer < admin)."},
+		"paths": paths,
+		"components": map[string]any{
+			"securitySchemes": map[string]any{"bearer": map[string]any{"type": "http", "scheme": "bearer"}},
+			"schemas": map[string]any{"Error": map[string]any{"type": "object", "required": []string{"error"}, "properties": map[string]any{
+				"error": map[string]any{"type": "object", "required": []string{"message", "type", "param", "code"}, "properties": map[string]any{
+					"message": map[string]any{"type": "string"}, "type": map[string]any{"type": "string"},
+					"param": map[string]any{"type": []string{"string", "null"}}, "code": map[string]any{"type": []string{"string", "null"}},
+				}}}}},
+		},
+	})
+}
