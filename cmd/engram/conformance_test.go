@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -20,7 +21,8 @@ import (
 )
 
 // nodeBinary finds Node ≥ 22 (openai@7 needs it): $ENGRAM_TEST_NODE, which
-// scripts/test sets, or node on PATH. In CI its absence is a failure.
+// scripts/test sets, or node on PATH. CI must never skip the suite, so there
+// its absence is a failure.
 func nodeBinary(t *testing.T) string {
 	if p := os.Getenv("ENGRAM_TEST_NODE"); p != "" {
 		return p
@@ -33,9 +35,9 @@ func nodeBinary(t *testing.T) string {
 		}
 	}
 	if os.Getenv("CI") != "" {
-		t.Fatal("Node 22 is needed for the openai npm conformance suite: run scripts/test, which installs it")
+		t.Fatal("Node ≥ 22 is needed for the openai npm conformance suite: run scripts/test, which installs it, or set ENGRAM_TEST_NODE")
 	}
-	t.Skip("no Node ≥ 22: run scripts/test, which installs it and runs this suite")
+	t.Skip("no Node ≥ 22: run scripts/test, which installs it and runs this suite (or set ENGRAM_TEST_NODE)")
 	return ""
 }
 
@@ -43,140 +45,271 @@ func nodeBinary(t *testing.T) string {
 // client against a live server.
 func TestConformanceOpenAIJS(t *testing.T) {
 	node := nodeBinary(t)
-	dir, _ := filepath.Abs("../../conformance/js")
+	dir, err := filepath.Abs(filepath.Join("..", "..", "conformance", "js"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "openai")); err != nil {
-		t.Fatalf("conformance/js has no node_modules/openai: run scripts/test (npm ci there): %v", err)
+		t.Fatalf("conformance/js has no node_modules/openai: run scripts/test (it runs npm ci there): %v", err)
 	}
 	srv := startEngram(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, node, "--test", "--test-reporter=spec", "responses.test.mjs")
+	cmd := exec.CommandContext(ctx, node, "--test", "--test-reporter=spec") // every *.test.mjs there
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "ENGRAM_BASE_URL="+srv.URL, "ENGRAM_API_KEY="+srv.AdminKey)
-	out, err := cmd.CombinedOutput()
-	sc := bufio.NewScanner(strings.NewReader(string(out)))
-	for sc.Scan() {
-		t.Log(sc.Text())
+	cmd.Env = append(os.Environ(), "ENGRAM_BASE_URL="+srv.URL, "ENGRAM_API_KEY="+srv.AdminKey, "NO_COLOR=1")
+	// One pipe for both streams keeps node's lines in order in the test log.
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
 	}
+	logged := make(chan struct{})
+	go func() {
+		defer close(logged)
+		sc := bufio.NewScanner(pr)
+		sc.Buffer(make([]byte, 64*1024), 1024*1024)
+		for sc.Scan() {
+			t.Log(sc.Text())
+		}
+		io.Copy(io.Discard, pr) // a line too long for the scanner must not block node
+	}()
+	err = cmd.Wait()
+	pw.Close()
+	<-logged
 	if err != nil {
-		t.Fatalf("node --test: %v", err)
+		t.Fatalf("node --test conformance/js: %v", err)
 	}
 }
 
 // TestConformanceOpenAIGo drives the server with the official openai-go
-// client.
+// client through the same behaviours as conformance/js.
 func TestConformanceOpenAIGo(t *testing.T) {
 	srv := startEngram(t, nil)
 	ctx := context.Background()
 	client := openai.NewClient(option.WithBaseURL(srv.URL+"/v1"), option.WithAPIKey(srv.AdminKey), option.WithMaxRetries(0))
-
-	first, err := client.Responses.New(ctx, responses.ResponseNewParams{Model: "scripted/recall",
-		Input: responses.ResponseNewParamsInputUnion{OfString: openai.String("My name is Ada.")}})
-	if err != nil {
-		t.Fatal(err)
+	text := func(s string) responses.ResponseNewParamsInputUnion {
+		return responses.ResponseNewParamsInputUnion{OfString: openai.String(s)}
 	}
-	if first.Status != "completed" || first.OutputText() != "My name is Ada." {
-		t.Fatalf("first: %s %q", first.Status, first.OutputText())
-	}
-	second, err := client.Responses.New(ctx, responses.ResponseNewParams{Model: "scripted/recall", PreviousResponseID: openai.String(first.ID),
-		Input: responses.ResponseNewParamsInputUnion{OfString: openai.String("What is my name?")}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := second.OutputText(); got != "My name is Ada. | What is my name?" {
-		t.Errorf("chained: %q", got)
-	}
-
-	conv, err := client.Conversations.New(ctx, conversations.ConversationNewParams{Metadata: map[string]string{"topic": "bees"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	inConv, err := client.Responses.New(ctx, responses.ResponseNewParams{Model: "scripted/recall",
-		Conversation: responses.ResponseNewParamsConversationUnion{OfString: openai.String(conv.ID)},
-		Input:        responses.ResponseNewParamsInputUnion{OfString: openai.String("Hive 2 is queenless.")}})
-	if err != nil || inConv.OutputText() != "Hive 2 is queenless." || inConv.Conversation.ID != conv.ID {
-		t.Fatalf("in conversation: %v %+v", err, inConv)
-	}
-
-	stream := client.Responses.NewStreaming(ctx, responses.ResponseNewParams{Model: "scripted/echo",
-		Input: responses.ResponseNewParamsInputUnion{OfString: openai.String("stream this")}})
-	var text strings.Builder
-	var completed *responses.Response
-	seq := int64(-1)
-	for stream.Next() {
-		ev := stream.Current()
-		if ev.SequenceNumber != seq+1 {
-			t.Errorf("sequence_number %d after %d", ev.SequenceNumber, seq)
-		}
-		seq = ev.SequenceNumber
-		switch ev.Type {
-		case "response.output_text.delta":
-			text.WriteString(ev.Delta)
-		case "response.completed":
-			r := ev.Response
-			completed = &r
+	wantStatus := func(t *testing.T, what string, err error, status int) {
+		t.Helper()
+		var apiErr *openai.Error
+		if !errors.As(err, &apiErr) || apiErr.StatusCode != status {
+			t.Errorf("%s: got %v, want an *openai.Error with status %d", what, err, status)
 		}
 	}
-	if err := stream.Err(); err != nil {
-		t.Fatal(err)
-	}
-	if text.String() != "echo: stream this" || completed == nil || completed.OutputText() != "echo: stream this" {
-		t.Errorf("streamed %q, completed %v", text.String(), completed)
-	}
 
-	// Items, created in two calls and read back through auto-pagination.
-	for _, batch := range [][2]int{{0, 20}, {20, 25}} {
-		var params []responses.ResponseInputItemUnionParam
-		for i := batch[0]; i < batch[1]; i++ {
-			params = append(params, responses.ResponseInputItemParamOfMessage("item "+strconv.Itoa(i), responses.EasyInputMessageRoleUser))
-		}
-		if _, err := client.Conversations.Items.New(ctx, conv.ID, conversations.ItemNewParams{Items: params}); err != nil {
+	t.Run("plain", func(t *testing.T) {
+		r, err := client.Responses.New(ctx, responses.ResponseNewParams{Model: "scripted/echo", Input: text("Hello there")})
+		if err != nil {
 			t.Fatal(err)
 		}
-	}
-	pager := client.Conversations.Items.ListAutoPaging(ctx, conv.ID, conversations.ItemListParams{Limit: openai.Int(7), Order: conversations.ItemListParamsOrderAsc})
-	n := 0
-	for pager.Next() {
-		n++
-	}
-	if err := pager.Err(); err != nil {
-		t.Fatal(err)
-	}
-	if n != 27 { // 2 from the turn, 25 added
-		t.Errorf("auto-paging saw %d items, want 27", n)
-	}
+		if r.Status != responses.ResponseStatusCompleted || !strings.HasPrefix(r.ID, "resp_") || r.OutputText() != "echo: Hello there" {
+			t.Errorf("got %s %s %q", r.ID, r.Status, r.OutputText())
+		}
+		if r.Usage.InputTokens <= 0 || r.Usage.OutputTokens <= 0 {
+			t.Errorf("usage %+v", r.Usage)
+		}
+	})
 
-	// Function calling round trip.
-	tool := responses.ToolParamOfFunction("get_weather", map[string]any{"type": "object", "properties": map[string]any{}}, false)
-	r, err := client.Responses.New(ctx, responses.ResponseNewParams{Model: "scripted/tools", Tools: []responses.ToolUnionParam{tool},
-		Input: responses.ResponseNewParamsInputUnion{OfString: openai.String("weather?")}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	call := r.Output[0].AsFunctionCall()
-	if call.Name != "get_weather" || call.CallID == "" {
-		t.Fatalf("function call %+v", r.Output)
-	}
-	output := responses.ResponseInputItemParamOfFunctionCallOutput("sunny")
-	output.OfFunctionCallOutput.CallID = openai.String(call.CallID)
-	r2, err := client.Responses.New(ctx, responses.ResponseNewParams{Model: "scripted/tools", PreviousResponseID: openai.String(r.ID), Tools: []responses.ToolUnionParam{tool},
-		Input: responses.ResponseNewParamsInputUnion{OfInputItemList: responses.ResponseInputParam{output}}})
-	if err != nil || r2.OutputText() != "tool said: sunny" {
-		t.Fatalf("round trip: %v %q", err, r2.OutputText())
-	}
+	t.Run("chained", func(t *testing.T) {
+		first, err := client.Responses.New(ctx, responses.ResponseNewParams{Model: "scripted/recall", Input: text("My name is Ada.")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if first.OutputText() != "My name is Ada." {
+			t.Fatalf("first: %q", first.OutputText())
+		}
+		second, err := client.Responses.New(ctx, responses.ResponseNewParams{Model: "scripted/recall", PreviousResponseID: openai.String(first.ID), Input: text("What is my name?")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := second.OutputText(); got != "My name is Ada. | What is my name?" {
+			t.Errorf("the earlier turn did not reach the model: %q", got)
+		}
+		echoed, err := client.Responses.New(ctx, responses.ResponseNewParams{Model: "scripted/echo", PreviousResponseID: openai.String(second.ID), Input: text("and again")})
+		if err != nil || echoed.OutputText() != "echo: and again" || echoed.PreviousResponseID != second.ID {
+			t.Errorf("echo after a chain: %v %q previous %q", err, echoed.OutputText(), echoed.PreviousResponseID)
+		}
+	})
 
-	// Errors.
-	_, err = client.Responses.Get(ctx, "resp_missing", responses.ResponseGetParams{})
-	var apiErr *openai.Error
-	if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusNotFound {
-		t.Errorf("missing response: %v", err)
-	}
-	bad := openai.NewClient(option.WithBaseURL(srv.URL+"/v1"), option.WithAPIKey("sk-engram-wrong"), option.WithMaxRetries(0))
-	_, err = bad.Conversations.Get(ctx, conv.ID)
-	if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusUnauthorized || apiErr.Code != "invalid_api_key" {
-		t.Errorf("bad key: %v", err)
-	}
-	if _, err := client.Conversations.Delete(ctx, conv.ID); err != nil {
-		t.Error(err)
-	}
+	t.Run("conversation", func(t *testing.T) {
+		conv, err := client.Conversations.New(ctx, conversations.ConversationNewParams{Metadata: map[string]string{"topic": "bees"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, say := range []string{"Hive 2 is queenless.", "Which hive?"} {
+			r, err := client.Responses.New(ctx, responses.ResponseNewParams{Model: "scripted/recall", Input: text(say),
+				Conversation: responses.ResponseNewParamsConversationUnion{OfString: openai.String(conv.ID)}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := []string{"Hive 2 is queenless.", "Hive 2 is queenless. | Which hive?"}[i]
+			if r.OutputText() != want || r.Conversation.ID != conv.ID {
+				t.Errorf("turn %d: %q in %q, want %q in %q", i, r.OutputText(), r.Conversation.ID, want, conv.ID)
+			}
+		}
+	})
+
+	t.Run("streaming", func(t *testing.T) {
+		stream := client.Responses.NewStreaming(ctx, responses.ResponseNewParams{Model: "scripted/echo", Input: text("stream this")})
+		var types []string
+		var deltas strings.Builder
+		var completed *responses.Response
+		seq := int64(-1)
+		for stream.Next() {
+			ev := stream.Current()
+			if ev.SequenceNumber != seq+1 {
+				t.Errorf("sequence_number %d after %d", ev.SequenceNumber, seq)
+			}
+			seq = ev.SequenceNumber
+			if ev.Type != "response.output_text.delta" || len(types) == 0 || types[len(types)-1] != ev.Type {
+				types = append(types, ev.Type)
+			}
+			switch ev.Type {
+			case "response.output_text.delta":
+				deltas.WriteString(ev.Delta)
+			case "response.completed":
+				r := ev.Response
+				completed = &r
+			}
+		}
+		if err := stream.Err(); err != nil {
+			t.Fatal(err)
+		}
+		want := []string{"response.created", "response.in_progress", "response.output_item.added", "response.content_part.added",
+			"response.output_text.delta", "response.output_text.done", "response.content_part.done", "response.output_item.done", "response.completed"}
+		if strings.Join(types, " ") != strings.Join(want, " ") {
+			t.Errorf("events (deltas collapsed):\n got %v\nwant %v", types, want)
+		}
+		if deltas.String() != "echo: stream this" || completed == nil || completed.OutputText() != "echo: stream this" {
+			t.Errorf("streamed %q, completed %v", deltas.String(), completed)
+		}
+	})
+
+	t.Run("retrieve, input items, delete", func(t *testing.T) {
+		r, err := client.Responses.New(ctx, responses.ResponseNewParams{Model: "scripted/echo", Input: responses.ResponseNewParamsInputUnion{OfInputItemList: responses.ResponseInputParam{
+			responses.ResponseInputItemParamOfMessage("hi", responses.EasyInputMessageRoleUser),
+			responses.ResponseInputItemParamOfMessage("there", responses.EasyInputMessageRoleUser),
+		}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := client.Responses.Get(ctx, r.ID, responses.ResponseGetParams{})
+		if err != nil || got.ID != r.ID || got.OutputText() != "echo: there" {
+			t.Fatalf("retrieve: %v %+v", err, got)
+		}
+		var input []string
+		pager := client.Responses.InputItems.ListAutoPaging(ctx, r.ID, responses.InputItemListParams{Limit: openai.Int(1), Order: responses.InputItemListParamsOrderAsc})
+		for pager.Next() {
+			input = append(input, pager.Current().AsMessage().Content[0].Text)
+		}
+		if err := pager.Err(); err != nil || strings.Join(input, ",") != "hi,there" {
+			t.Errorf("input items %q, %v", input, err)
+		}
+		if err := client.Responses.Delete(ctx, r.ID); err != nil {
+			t.Fatal(err)
+		}
+		_, err = client.Responses.Get(ctx, r.ID, responses.ResponseGetParams{})
+		wantStatus(t, "retrieve after delete", err, http.StatusNotFound)
+	})
+
+	t.Run("conversations and items", func(t *testing.T) {
+		conv, err := client.Conversations.New(ctx, conversations.ConversationNewParams{Metadata: map[string]string{"topic": "demo"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, batch := range [][2]int{{0, 20}, {20, 25}} {
+			var items []responses.ResponseInputItemUnionParam
+			for i := batch[0]; i < batch[1]; i++ {
+				items = append(items, responses.ResponseInputItemParamOfMessage("item "+strconv.Itoa(i), responses.EasyInputMessageRoleUser))
+			}
+			if _, err := client.Conversations.Items.New(ctx, conv.ID, conversations.ItemNewParams{Items: items}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var seen []string
+		var ids []string
+		pager := client.Conversations.Items.ListAutoPaging(ctx, conv.ID, conversations.ItemListParams{Limit: openai.Int(10), Order: conversations.ItemListParamsOrderAsc})
+		for pager.Next() {
+			it := pager.Current()
+			seen = append(seen, it.AsMessage().Content[0].Text)
+			ids = append(ids, it.ID)
+		}
+		if err := pager.Err(); err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 25; i++ {
+			if i >= len(seen) || seen[i] != "item "+strconv.Itoa(i) {
+				t.Fatalf("auto-paging saw %q, want item 0 … item 24 in order", seen)
+			}
+		}
+		if len(seen) != 25 {
+			t.Fatalf("auto-paging saw %d items, want 25", len(seen))
+		}
+
+		got, err := client.Conversations.Get(ctx, conv.ID)
+		if err != nil || got.Metadata.(map[string]any)["topic"] != "demo" {
+			t.Errorf("retrieve: %v %+v", err, got)
+		}
+		updated, err := client.Conversations.Update(ctx, conv.ID, conversations.ConversationUpdateParams{Metadata: map[string]string{"topic": "x"}})
+		if err != nil || updated.Metadata.(map[string]any)["topic"] != "x" {
+			t.Errorf("update: %v %+v", err, updated)
+		}
+
+		item, err := client.Conversations.Items.Get(ctx, conv.ID, ids[3], conversations.ItemGetParams{})
+		if err != nil || item.ID != ids[3] || item.AsMessage().Content[0].Text != "item 3" {
+			t.Errorf("item retrieve: %v %+v", err, item)
+		}
+		if _, err := client.Conversations.Items.Delete(ctx, conv.ID, ids[3]); err != nil {
+			t.Fatal(err)
+		}
+		_, err = client.Conversations.Items.Get(ctx, conv.ID, ids[3], conversations.ItemGetParams{})
+		wantStatus(t, "item retrieve after delete", err, http.StatusNotFound)
+
+		deleted, err := client.Conversations.Delete(ctx, conv.ID)
+		if err != nil || !deleted.Deleted || deleted.ID != conv.ID {
+			t.Fatalf("delete: %v %+v", err, deleted)
+		}
+		_, err = client.Conversations.Get(ctx, conv.ID)
+		wantStatus(t, "retrieve after delete", err, http.StatusNotFound)
+	})
+
+	t.Run("function call round trip", func(t *testing.T) {
+		tool := responses.ToolParamOfFunction("get_weather", map[string]any{"type": "object", "properties": map[string]any{"city": map[string]any{"type": "string"}}}, false)
+		tools := []responses.ToolUnionParam{tool}
+		r, err := client.Responses.New(ctx, responses.ResponseNewParams{Model: "scripted/tools", Tools: tools, Input: text("Weather in Lisbon?")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var call *responses.ResponseFunctionToolCall
+		for _, item := range r.Output {
+			if item.Type == "function_call" {
+				c := item.AsFunctionCall()
+				call = &c
+			}
+		}
+		if call == nil || call.Name != "get_weather" || call.CallID == "" || call.Arguments != "{}" {
+			t.Fatalf("want a get_weather call with arguments {}, got output %+v", r.Output)
+		}
+		output := responses.ResponseInputItemParamOfFunctionCallOutput("sunny, 24C")
+		output.OfFunctionCallOutput.CallID = openai.String(call.CallID)
+		r2, err := client.Responses.New(ctx, responses.ResponseNewParams{Model: "scripted/tools", PreviousResponseID: openai.String(r.ID), Tools: tools,
+			Input: responses.ResponseNewParamsInputUnion{OfInputItemList: responses.ResponseInputParam{output}}})
+		if err != nil || r2.OutputText() != "tool said: sunny, 24C" {
+			t.Fatalf("round trip: %v %q", err, r2.OutputText())
+		}
+	})
+
+	t.Run("errors", func(t *testing.T) {
+		_, err := client.Responses.Get(ctx, "resp_doesnotexist", responses.ResponseGetParams{})
+		wantStatus(t, "unknown response", err, http.StatusNotFound)
+		bad := openai.NewClient(option.WithBaseURL(srv.URL+"/v1"), option.WithAPIKey("sk-engram-wrong"), option.WithMaxRetries(0))
+		_, err = bad.Responses.New(ctx, responses.ResponseNewParams{Model: "scripted/echo", Input: text("x")})
+		wantStatus(t, "bad key", err, http.StatusUnauthorized)
+		var apiErr *openai.Error
+		if errors.As(err, &apiErr) && apiErr.Code != "invalid_api_key" {
+			t.Errorf("bad key: code %q, want invalid_api_key", apiErr.Code)
+		}
+	})
 }

@@ -23,6 +23,9 @@ test('responses chained with previous_response_id keep state server-side', async
   assert.equal(second.output_text, 'My name is Ada. | What is my name?');
   assert.equal(second.previous_response_id, first.id);
   assert.equal(second.instructions, 'Be brief.');
+  const third = await client.responses.create({ model: 'scripted/echo', input: 'and again', previous_response_id: second.id });
+  assert.equal(third.output_text, 'echo: and again');
+  assert.equal(third.previous_response_id, second.id);
 });
 
 test('responses in a conversation', async () => {
@@ -113,6 +116,7 @@ test('function calling round trip', async () => {
   assert.ok(call, 'a function_call item');
   assert.equal(call.name, 'get_weather');
   assert.match(call.call_id, /^call_/);
+  assert.equal(call.arguments, '{}');
   const r2 = await client.responses.create({ model: 'scripted/tools', previous_response_id: r.id, tools,
     input: [{ type: 'function_call_output', call_id: call.call_id, output: 'sunny, 24C' }] });
   assert.equal(r2.output_text, 'tool said: sunny, 24C');
