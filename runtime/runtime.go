@@ -336,7 +336,7 @@ func prepareInput(in []*engram.Item) []*engram.Item {
 		if it.ID == "" {
 			it.ID = engram.NewID(engram.ItemIDPrefix(it.Type))
 		}
-		if it.Status == "" && it.Type != engram.ItemMessage {
+		if it.Status == "" && it.Type != engram.ItemReasoning {
 			it.Status = engram.StatusCompleted
 		}
 		it.Origin = engram.OriginInput

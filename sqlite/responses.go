@@ -61,8 +61,8 @@ func (db *DB) CreateResponse(ctx context.Context, r *engram.Response, input []*e
 			return err
 		}
 		r.LastSeq = c.LastSeq
-		_, err = tx.ExecContext(ctx, `INSERT INTO responses (id, project_id, conversation_id, status, created_at, last_seq, body) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			r.ID, r.ProjectID, r.ConversationID, r.Status, r.CreatedAt, r.LastSeq, body)
+		_, err = tx.ExecContext(ctx, `INSERT INTO responses (id, project_id, conversation_id, status, created_at, base_seq, last_seq, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			r.ID, r.ProjectID, r.ConversationID, r.Status, r.CreatedAt, r.BaseSeq, r.LastSeq, body)
 		return err
 	})
 }
@@ -117,7 +117,8 @@ func (db *DB) GetResponse(ctx context.Context, projectID, id string) (*engram.Re
 	if err != nil {
 		return nil, err
 	}
-	r.Output, err = scanItems(db.r.QueryContext(ctx, `SELECT `+itemColumns+` FROM items WHERE response_id = ? AND origin = 'output' ORDER BY seq`, id))
+	r.Output, err = scanItems(db.r.QueryContext(ctx, `SELECT `+itemColumns+` FROM items WHERE conversation_id = ? AND seq > ? AND seq <= ? AND response_id = ? AND origin = 'output' ORDER BY seq`,
+		r.ConversationID, r.BaseSeq, lastSeq, id))
 	if r.Output == nil {
 		r.Output = []*engram.Item{}
 	}
@@ -141,14 +142,16 @@ func (db *DB) DeleteResponse(ctx context.Context, projectID, id string) error {
 
 // ListInputItems implements engram.Store.
 func (db *DB) ListInputItems(ctx context.Context, projectID, responseID string, page engram.Page) ([]*engram.Item, bool, error) {
-	var one int
-	err := db.r.QueryRowContext(ctx, `SELECT 1 FROM responses WHERE project_id = ? AND id = ? AND deleted = 0`, projectID, responseID).Scan(&one)
+	var convID string
+	var base, last int64
+	err := db.r.QueryRowContext(ctx, `SELECT conversation_id, base_seq, last_seq FROM responses WHERE project_id = ? AND id = ? AND deleted = 0`, projectID, responseID).Scan(&convID, &base, &last)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, false, notFound("response", responseID)
 	} else if err != nil {
 		return nil, false, err
 	}
-	q, args := itemPage(`SELECT `+itemColumns+` FROM items WHERE response_id = ? AND origin = 'input' AND deleted = 0`, []any{responseID}, page)
+	q, args := itemPage(`SELECT `+itemColumns+` FROM items WHERE conversation_id = ? AND seq > ? AND seq <= ? AND response_id = ? AND origin = 'input' AND deleted = 0`,
+		[]any{convID, base, last, responseID}, page)
 	items, err := scanItems(db.r.QueryContext(ctx, q, args...))
 	if err != nil {
 		return nil, false, err

@@ -35,12 +35,18 @@ func load() *tiktoken.Tiktoken {
 }
 
 // Warm loads the encoding now, so the first request does not pay for it.
-func Warm() { load() }
+func Warm() {
+	load()
+	loadRanks()
+}
 
 // Count returns the number of tokens in s.
 func Count(s string) int {
 	if s == "" {
 		return 0
+	}
+	if isASCII(s) {
+		return countASCII(s)
 	}
 	return len(load().EncodeOrdinary(s))
 }

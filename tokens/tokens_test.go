@@ -45,3 +45,32 @@ func BenchmarkCount(b *testing.B) {
 		Count(s)
 	}
 }
+
+// FuzzASCII: the hand-written ASCII path counts exactly what tiktoken-go
+// counts.
+func FuzzASCII(f *testing.F) {
+	for _, s := range []string{
+		"Hello, world!", "don't STOP'S we'll I'M", "  leading and trailing  ", "a\n\n b\r\n\tc", "12345 678 9",
+		"HTTPServer aB ABC", "path/to/file.go\n/", "x  \n  y", " !!!\n//", "\x00\x01 \x7f", "'s 't", "Mc'Donald", " \v\f",
+		`{"hive": 2, "weight_kg": 31.5}`, "e.g. 3.14159 — x",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if !isASCII(s) {
+			return
+		}
+		want := len(load().EncodeOrdinary(s))
+		if got := countASCII(s); got != want {
+			t.Fatalf("countASCII(%q) = %d, tiktoken counts %d", s, got, want)
+		}
+	})
+}
+
+func BenchmarkCountParagraph(b *testing.B) {
+	s := strings.Repeat("The colony was calm after we added a super; check brood frames for eggs. ", 6)
+	Warm()
+	for b.Loop() {
+		Count(s)
+	}
+}

@@ -26,6 +26,7 @@ func runBench(ctx context.Context, e *invocation, args []string) error {
 	fs.DurationVar(&cfg.Duration, "duration", 3*time.Second, "length of the throughput phase")
 	fs.IntVar(&cfg.MessageBytes, "message-bytes", 400, "size of each user message")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
+	keep := fs.String("data", "", "run on this new data directory and keep it for inspection (default: a temporary one, removed after)")
 	fs.Usage = func() {
 		fmt.Fprint(e.stderr, `Usage: engram bench [flags]
 
@@ -46,11 +47,17 @@ Flags:
 		}
 		return errUsage
 	}
-	dir, err := os.MkdirTemp("", "engram-bench-")
-	if err != nil {
-		return err
+	dir := *keep
+	if dir == "" {
+		tmp, err := os.MkdirTemp("", "engram-bench-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp)
+		dir = tmp
+	} else if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
+		return fmt.Errorf("-data %s is not empty: the bench needs a fresh store", dir)
 	}
-	defer os.RemoveAll(dir)
 
 	const key = "sk-engram-bench-admin-key"
 	benchEnv := &invocation{getenv: func(k string) string {

@@ -71,21 +71,25 @@ CREATE TABLE items (
     PRIMARY KEY (conversation_id, seq)
 ) WITHOUT ROWID;
 CREATE UNIQUE INDEX items_id ON items(id);
-CREATE INDEX items_response ON items(response_id, origin, seq) WHERE response_id != '';
 
+-- A response's items are found in its conversation's log between base_seq
+-- and last_seq (by response_id, as other runs may interleave), which the
+-- log's own key serves: no index of items by response is kept.
 CREATE TABLE responses (
     id              TEXT PRIMARY KEY,
     project_id      TEXT NOT NULL,
     conversation_id TEXT NOT NULL,
     status          TEXT NOT NULL,
     created_at      INTEGER NOT NULL,
+    base_seq        INTEGER NOT NULL,
     last_seq        INTEGER NOT NULL DEFAULT 0,
     deleted         INTEGER NOT NULL DEFAULT 0,
     body            TEXT NOT NULL
-);
+) WITHOUT ROWID;
 
+-- usage is clustered by project and time, the order reports read it in.
 CREATE TABLE usage (
-    id              TEXT PRIMARY KEY,
+    id              TEXT NOT NULL,
     project_id      TEXT NOT NULL,
     response_id     TEXT NOT NULL,
     conversation_id TEXT NOT NULL,
@@ -99,9 +103,9 @@ CREATE TABLE usage (
     reasoning_tokens INTEGER NOT NULL,
     stateless_input_tokens INTEGER NOT NULL,
     estimated       INTEGER NOT NULL,
-    created_at      INTEGER NOT NULL
-);
-CREATE INDEX usage_project ON usage(project_id, created_at);
+    created_at      INTEGER NOT NULL,
+    PRIMARY KEY (project_id, created_at, id)
+) WITHOUT ROWID;
 CREATE INDEX usage_conversation ON usage(conversation_id);
 
 -- +goose Down
