@@ -212,6 +212,21 @@ func (db *DB) commit(batch []writeJob) {
 		return
 	}
 	t := &txConn{db: db}
+	if len(batch) == 1 {
+		// Alone, a change needs no savepoint: the transaction is its own.
+		if err := batch[0].fn(t); err != nil {
+			db.wconn.ExecContext(ctx, "ROLLBACK")
+			batch[0].result <- mapErr(err)
+			return
+		}
+		if _, err := db.wconn.ExecContext(ctx, "COMMIT"); err != nil {
+			db.wconn.ExecContext(ctx, "ROLLBACK")
+			batch[0].result <- mapErr(err)
+			return
+		}
+		batch[0].result <- nil
+		return
+	}
 	for i, j := range batch {
 		if _, err := db.wconn.ExecContext(ctx, "SAVEPOINT change"); err != nil {
 			results[i] = err

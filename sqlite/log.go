@@ -59,7 +59,15 @@ func (db *DB) CreateConversation(ctx context.Context, c *engram.Conversation, it
 			c.ID, c.ProjectID, c.AgentID, c.User, meta, c.CreatedAt, boolInt(c.Hidden)); err != nil {
 			return err
 		}
-		return appendItems(ctx, tx, c, items, "", "")
+		if len(items) == 0 {
+			return nil
+		}
+		last, err := appendLog(ctx, tx, c.ProjectID, c.ID, false, 0, items, "", "")
+		c.LastSeq = last
+		for _, it := range items {
+			c.Tokens += int64(it.Tokens)
+		}
+		return err
 	})
 }
 
@@ -164,14 +172,29 @@ func (db *DB) ListConversations(ctx context.Context, projectID string, f engram.
 	return out, more, rows.Err()
 }
 
-// appendItems adds items at the end of c's log inside tx, and moves c's
-// last_seq and tokens with them.
-func appendItems(ctx context.Context, tx *txConn, c *engram.Conversation, items []*engram.Item, responseID, origin string) error {
-	if len(items) == 0 {
-		return nil
+// appendLog appends items to the end of a conversation's log inside tx
+// and returns its new last_seq. One statement both checks the conversation
+// (its project, not deleted and, when checkBase is set and the log is
+// hidden, still at baseSeq) and reserves the sequence numbers and tokens.
+func appendLog(ctx context.Context, tx *txConn, projectID, convID string, checkBase bool, baseSeq int64, items []*engram.Item, responseID, origin string) (int64, error) {
+	var added int64
+	for _, it := range items {
+		added += int64(it.Tokens)
+	}
+	var last int64
+	err := tx.QueryRowContext(ctx, `UPDATE conversations SET last_seq = last_seq + ?, tokens = tokens + ? WHERE project_id = ? AND id = ? AND deleted = 0 AND (? = 0 OR hidden = 0 OR last_seq = ?) RETURNING last_seq`,
+		len(items), added, projectID, convID, boolInt(checkBase), baseSeq).Scan(&last)
+	if errors.Is(err, sql.ErrNoRows) {
+		c, gerr := getConversation(ctx, tx, projectID, convID)
+		if gerr != nil {
+			return 0, gerr
+		}
+		return 0, engram.Errorf(engram.EConflict, "conversation %s moved on from seq %d to %d", c.ID, baseSeq, c.LastSeq)
+	} else if err != nil {
+		return 0, err
 	}
 	now := engram.Now()
-	var added int64
+	seq := last - int64(len(items))
 	for _, it := range items {
 		if it.ID == "" {
 			it.ID = engram.NewID(engram.ItemIDPrefix(it.Type))
@@ -179,33 +202,28 @@ func appendItems(ctx context.Context, tx *txConn, c *engram.Conversation, items 
 		if responseID != "" {
 			it.ResponseID, it.Origin = responseID, origin
 		}
-		c.LastSeq++
-		it.Seq, it.ConversationID, it.CreatedAt = c.LastSeq, c.ID, now
+		seq++
+		it.Seq, it.ConversationID, it.CreatedAt = seq, convID, now
 		body, err := json.Marshal(it)
 		if err != nil {
-			return err
+			return 0, err
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO items (conversation_id, seq, id, project_id, type, response_id, origin, tokens, created_at, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, c.ID, it.Seq, it.ID, c.ProjectID, it.Type, it.ResponseID, it.Origin, it.Tokens, now, body); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO items (conversation_id, seq, id, project_id, type, response_id, origin, tokens, created_at, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			convID, it.Seq, it.ID, projectID, it.Type, it.ResponseID, it.Origin, it.Tokens, now, body); err != nil {
 			if engram.ErrorCode(mapErr(err)) == engram.EConflict {
-				return engram.Errorf(engram.EConflict, "an item with id %s already exists", it.ID)
+				return 0, engram.Errorf(engram.EConflict, "an item with id %s already exists", it.ID)
 			}
-			return err
+			return 0, err
 		}
-		added += int64(it.Tokens)
 	}
-	c.Tokens += added
-	_, err := tx.ExecContext(ctx, `UPDATE conversations SET last_seq = ?, tokens = tokens + ? WHERE id = ?`, c.LastSeq, added, c.ID)
-	return err
+	return last, nil
 }
 
 // AppendItems implements engram.Store.
 func (db *DB) AppendItems(ctx context.Context, projectID, conversationID string, items []*engram.Item) error {
 	return db.tx(ctx, func(tx *txConn) error {
-		c, err := getConversation(ctx, tx, projectID, conversationID)
-		if err != nil {
-			return err
-		}
-		return appendItems(ctx, tx, c, items, "", "")
+		_, err := appendLog(ctx, tx, projectID, conversationID, false, 0, items, "", "")
+		return err
 	})
 }
 

@@ -50,17 +50,11 @@ func (db *DB) CreateResponse(ctx context.Context, r *engram.Response, input []*e
 		return err
 	}
 	return db.tx(ctx, func(tx *txConn) error {
-		c, err := getConversation(ctx, tx, r.ProjectID, r.ConversationID)
+		last, err := appendLog(ctx, tx, r.ProjectID, r.ConversationID, true, r.BaseSeq, input, r.ID, engram.OriginInput)
 		if err != nil {
 			return err
 		}
-		if c.Hidden && c.LastSeq != r.BaseSeq {
-			return engram.Errorf(engram.EConflict, "conversation %s moved on from seq %d to %d", c.ID, r.BaseSeq, c.LastSeq)
-		}
-		if err := appendItems(ctx, tx, c, input, r.ID, engram.OriginInput); err != nil {
-			return err
-		}
-		r.LastSeq = c.LastSeq
+		r.LastSeq = last
 		_, err = tx.ExecContext(ctx, `INSERT INTO responses (id, project_id, conversation_id, status, created_at, base_seq, last_seq, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 			r.ID, r.ProjectID, r.ConversationID, r.Status, r.CreatedAt, r.BaseSeq, r.LastSeq, body)
 		return err
@@ -70,15 +64,12 @@ func (db *DB) CreateResponse(ctx context.Context, r *engram.Response, input []*e
 // FinishResponse implements engram.Store.
 func (db *DB) FinishResponse(ctx context.Context, r *engram.Response, output []*engram.Item, usage []*engram.UsageRecord) error {
 	return db.tx(ctx, func(tx *txConn) error {
-		c, err := getConversation(ctx, tx, r.ProjectID, r.ConversationID)
+		last, err := appendLog(ctx, tx, r.ProjectID, r.ConversationID, false, 0, output, r.ID, engram.OriginOutput)
 		if err != nil {
 			return err
 		}
-		if err := appendItems(ctx, tx, c, output, r.ID, engram.OriginOutput); err != nil {
-			return err
-		}
 		if len(output) > 0 {
-			r.LastSeq = c.LastSeq
+			r.LastSeq = last
 		}
 		body, err := encodeResponse(r)
 		if err != nil {
