@@ -158,10 +158,9 @@ func (db *DB) Ping(ctx context.Context) error { return db.read.PingContext(ctx) 
 // their end once begun.
 //
 // Changes are committed in groups: the writer takes every change waiting
-// (up to maxBatch), runs each inside its own savepoint of one transaction,
-// and commits once. A change that fails is rolled back to its savepoint
-// alone; the caller of each change learns its own outcome only after the
-// commit. Under load this spends one write of the log per group instead of
+// (up to maxBatch), runs them in one transaction and commits once (see
+// commit for what happens when one fails); the caller of each change
+// learns its outcome only after the commit. Under load this spends one write of the log per group instead of
 // one per change, which is where SQLite's time goes.
 func (db *DB) tx(ctx context.Context, fn func(*txConn) error) error {
 	job := writeJob{fn: fn, result: make(chan error, 1)}
@@ -196,64 +195,49 @@ func (db *DB) writer() {
 	}
 }
 
-// commit runs a group of changes in one transaction.
+// commit runs a group of changes in one transaction. Changes rarely fail
+// (a conflict, a missing row), so the group is first tried whole; when one
+// change fails the group is rolled back and each change runs again in a
+// transaction of its own, so that only the failing one fails. Changes are
+// closures that read what they need inside the transaction, so running one
+// again is safe.
 func (db *DB) commit(batch []writeJob) {
-	ctx := context.Background()
 	db.wmu.Lock()
 	defer db.wmu.Unlock()
-	results := make([]error, len(batch))
-	fail := func(err error) {
-		for _, j := range batch {
-			j.result <- err
+	if len(batch) > 1 {
+		if err := db.runTx(batch); err == nil {
+			for _, j := range batch {
+				j.result <- nil
+			}
+			return
 		}
 	}
+	for _, j := range batch {
+		j.result <- db.runTx([]writeJob{j})
+	}
+}
+
+// runTx runs changes in one transaction and commits it, or rolls it back
+// at the first failure.
+func (db *DB) runTx(jobs []writeJob) error {
+	ctx := context.Background()
 	if _, err := db.wconn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
-		fail(err)
-		return
+		return err
 	}
 	t := &txConn{db: db}
-	if len(batch) == 1 {
-		// Alone, a change needs no savepoint: the transaction is its own.
-		if err := batch[0].fn(t); err != nil {
-			db.wconn.ExecContext(ctx, "ROLLBACK")
-			batch[0].result <- mapErr(err)
-			return
-		}
-		if _, err := db.wconn.ExecContext(ctx, "COMMIT"); err != nil {
-			db.wconn.ExecContext(ctx, "ROLLBACK")
-			batch[0].result <- mapErr(err)
-			return
-		}
-		batch[0].result <- nil
-		return
-	}
-	for i, j := range batch {
-		if _, err := db.wconn.ExecContext(ctx, "SAVEPOINT change"); err != nil {
-			results[i] = err
-			continue
-		}
+	for _, j := range jobs {
 		if err := j.fn(t); err != nil {
-			results[i] = mapErr(err)
-			if _, rerr := db.wconn.ExecContext(ctx, "ROLLBACK TO change"); rerr != nil {
-				db.wconn.ExecContext(ctx, "ROLLBACK")
-				fail(errors.Join(results[i], rerr))
-				return
+			if _, rerr := db.wconn.ExecContext(ctx, "ROLLBACK"); rerr != nil {
+				return errors.Join(mapErr(err), rerr)
 			}
-		}
-		if _, err := db.wconn.ExecContext(ctx, "RELEASE change"); err != nil {
-			db.wconn.ExecContext(ctx, "ROLLBACK")
-			fail(err)
-			return
+			return mapErr(err)
 		}
 	}
 	if _, err := db.wconn.ExecContext(ctx, "COMMIT"); err != nil {
 		db.wconn.ExecContext(ctx, "ROLLBACK")
-		fail(mapErr(err))
-		return
+		return mapErr(err)
 	}
-	for i, j := range batch {
-		j.result <- results[i]
-	}
+	return nil
 }
 
 // checkpointer folds the write-ahead log into the database in the
