@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -145,5 +146,66 @@ func BenchmarkTurn(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestConcurrentContinuations: many continuations of one response at once
+// each get their own branch, whichever wins the race to the chain's tip,
+// and many conversations at once keep their own histories.
+func TestConcurrentContinuations(t *testing.T) {
+	rt, _, pid := setup(t)
+	root, err := rt.CreateResponse(context.Background(), pid, &engram.ResponseRequest{Model: "scripted/recall",
+		Input: []*engram.Item{{Type: engram.ItemMessage, Role: "user", Content: []engram.Content{{Type: engram.ContentInputText, Text: "root"}}}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 16
+	answers := make([]string, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			r, err := rt.CreateResponse(context.Background(), pid, &engram.ResponseRequest{Model: "scripted/recall", PreviousResponseID: root.ID,
+				Input: []*engram.Item{{Type: engram.ItemMessage, Role: "user", Content: []engram.Content{{Type: engram.ContentInputText, Text: fmt.Sprint("b", i)}}}}}, nil)
+			errs[i] = err
+			if err == nil {
+				answers[i] = r.Output[0].Text()
+			}
+		}(i)
+	}
+	convs := make([]string, 8)
+	for i := range convs {
+		convs[i] = newConversation(t, rt, pid)
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			for turn := 0; turn < 5; turn++ {
+				if _, err := say(rt, pid, convs[i], "scripted/echo", fmt.Sprintf("c%d-%d", i, turn)); err != nil {
+					t.Error(err)
+				}
+			}
+		}(i)
+	}
+	wg.Wait()
+	for i := 0; i < n; i++ {
+		if errs[i] != nil {
+			t.Fatalf("continuation %d: %v", i, errs[i])
+		}
+		if want := fmt.Sprintf("root | b%d", i); answers[i] != want {
+			t.Errorf("continuation %d saw %q, want %q", i, answers[i], want)
+		}
+	}
+	for i, c := range convs {
+		items, _, err := rt.Store.ListItems(context.Background(), pid, c, engram.Page{Limit: 100, Order: "asc"})
+		if err != nil || len(items) != 10 {
+			t.Fatalf("conversation %d: %d items, %v", i, len(items), err)
+		}
+		for turn := 0; turn < 5; turn++ {
+			if got, want := items[2*turn].Text(), fmt.Sprintf("c%d-%d", i, turn); got != want {
+				t.Errorf("conversation %d item %d = %q, want %q", i, 2*turn, got, want)
+			}
+		}
 	}
 }
