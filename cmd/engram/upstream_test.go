@@ -155,3 +155,40 @@ func TestUpstreamFailures(t *testing.T) {
 		t.Fatalf("after failures: %d %+v", st, ok)
 	}
 }
+
+// TestLimitsEndIncomplete: the model running out of output tokens, and
+// server-side tool calls past max_tool_calls, end the response incomplete
+// with the reason.
+func TestLimitsEndIncomplete(t *testing.T) {
+	oa, _, env := upstreams(t)
+	srv := startEngram(t, env)
+	type incomplete struct {
+		Status            string
+		IncompleteDetails *struct{ Reason string } `json:"incomplete_details"`
+		Output            []struct{ Type string }
+	}
+	oa.Push(openaitest.Reply{Text: "cut sh", Incomplete: "max_output_tokens"})
+	var r incomplete
+	srv.call(t, "POST", "/v1/responses", `{"model":"openai/gpt-fake","input":"x","max_output_tokens":16}`, &r)
+	if r.Status != "incomplete" || r.IncompleteDetails == nil || r.IncompleteDetails.Reason != "max_output_tokens" {
+		t.Errorf("max_output_tokens: %+v", r)
+	}
+	call := openaitest.ToolCall{Name: "current_time", Arguments: `{"timezone":"UTC"}`}
+	for i := 0; i < 3; i++ {
+		call.CallID = "call_" + string(rune('a'+i))
+		oa.Push(openaitest.Reply{ToolCalls: []openaitest.ToolCall{call}})
+	}
+	r = incomplete{}
+	srv.call(t, "POST", "/v1/responses", `{"model":"openai/gpt-fake","input":"time, again and again","max_tool_calls":2,"tools":[{"type":"builtin","name":"current_time"}]}`, &r)
+	if r.Status != "incomplete" || r.IncompleteDetails == nil || r.IncompleteDetails.Reason != "max_tool_calls" {
+		t.Fatalf("max_tool_calls: %+v", r)
+	}
+	var types []string
+	for _, o := range r.Output {
+		types = append(types, o.Type)
+	}
+	want := "function_call function_call_output function_call function_call_output function_call"
+	if strings.Join(types, " ") != want {
+		t.Errorf("output %v, want %s", types, want)
+	}
+}
