@@ -213,3 +213,26 @@ func TestOpenAPI(t *testing.T) {
 		}
 	}
 }
+
+// TestStoreFalse: a response made with store: false answers as usual and
+// leaves nothing behind; continuing a stored chain with it does not change
+// the chain.
+func TestStoreFalse(t *testing.T) {
+	e := newEnv(t)
+	status, body := e.do(t, "mine/invoker", "POST", "/v1/responses", `{"model":"scripted/recall","input":"ephemeral","store":false}`)
+	if status != 200 || !strings.Contains(body, `"store":false`) || !strings.Contains(body, `"text":"ephemeral"`) {
+		t.Fatalf("%d %s", status, body)
+	}
+	if status, _ := e.do(t, "mine/invoker", "GET", "/v1/responses/"+id(body), ""); status != 404 {
+		t.Errorf("a store:false response can be read back: %d", status)
+	}
+	_, first := e.do(t, "mine/invoker", "POST", "/v1/responses", `{"model":"scripted/recall","input":"kept"}`)
+	_, side := e.do(t, "mine/invoker", "POST", "/v1/responses", `{"model":"scripted/recall","input":"aside","store":false,"previous_response_id":"`+id(first)+`"}`)
+	if !strings.Contains(side, `"text":"kept | aside"`) {
+		t.Errorf("store:false continuation: %s", side)
+	}
+	_, next := e.do(t, "mine/invoker", "POST", "/v1/responses", `{"model":"scripted/recall","input":"again","previous_response_id":"`+id(first)+`"}`)
+	if !strings.Contains(next, `"text":"kept | again"`) {
+		t.Errorf("the chain changed after a store:false turn: %s", next)
+	}
+}
