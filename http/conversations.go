@@ -38,7 +38,7 @@ func (s *Server) createConversation(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, r, err)
 			return
 		}
-		prepareItems(items)
+		tokens.Stamp(items)
 	}
 	if body.Agent != "" {
 		a, err := s.Store.GetAgent(r.Context(), c.ProjectID, body.Agent, 0)
@@ -149,20 +149,6 @@ func (s *Server) listConversations(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, openai.NewList(out, more, func(c *openai.Conversation) string { return c.ID }))
 }
 
-// prepareItems gives items added through the API the ids and counts the
-// runtime gives its own.
-func prepareItems(items []*engram.Item) {
-	for _, it := range items {
-		if it.ID == "" {
-			it.ID = engram.NewID(engram.ItemIDPrefix(it.Type))
-		}
-		if it.Status == "" && it.Type != engram.ItemReasoning {
-			it.Status = engram.StatusCompleted
-		}
-		it.Tokens = tokens.Item(it)
-	}
-}
-
 func (s *Server) createItems(w http.ResponseWriter, r *http.Request) {
 	var body struct {
 		Items json.RawMessage `json:"items"`
@@ -180,7 +166,7 @@ func (s *Server) createItems(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	prepareItems(items)
+	tokens.Stamp(items)
 	c, err := s.conversation(r)
 	if err == nil {
 		err = s.Store.AppendItems(r.Context(), c.ProjectID, c.ID, items)

@@ -65,7 +65,8 @@ func (rt *Runtime) CreateResponse(ctx context.Context, projectID string, req *en
 	if emit == nil {
 		emit = func(engram.StreamEvent) {}
 	}
-	input := prepareInput(req.Input)
+	input := req.Input
+	tokens.Stamp(input)
 	p, err := rt.plan(ctx, projectID, req)
 	if err != nil {
 		return nil, err
@@ -328,21 +329,6 @@ func (p *plan) newResponse() *engram.Response {
 		r.Model = p.provider.Name() + "/" + p.model
 	}
 	return r
-}
-
-// prepareInput gives input items their ids and token counts.
-func prepareInput(in []*engram.Item) []*engram.Item {
-	for _, it := range in {
-		if it.ID == "" {
-			it.ID = engram.NewID(engram.ItemIDPrefix(it.Type))
-		}
-		if it.Status == "" && it.Type != engram.ItemReasoning {
-			it.Status = engram.StatusCompleted
-		}
-		it.Origin = engram.OriginInput
-		it.Tokens = tokens.Item(it)
-	}
-	return in
 }
 
 // checkToolOutputs refuses a function_call_output that answers no call, as

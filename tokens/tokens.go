@@ -62,6 +62,14 @@ func Item(it *engram.Item) int {
 	return n
 }
 
+// Stamp records on each item the tokens it costs, once, when it enters
+// the log: windows and usage read the count instead of counting again.
+func Stamp(items []*engram.Item) {
+	for _, it := range items {
+		it.Tokens = Item(it)
+	}
+}
+
 // Items returns the tokens of items, using the count each item carries
 // from when it was written and counting only those without one.
 func Items(items []*engram.Item) int {

@@ -106,7 +106,8 @@ type sseEvent struct {
 	Data []byte
 }
 
-// readSSE calls fn with each event of a stream.
+// readSSE calls fn with each event of a stream that has a data field;
+// comments, ids and retry hints are skipped.
 func readSSE(r io.Reader, fn func(sseEvent) error) error {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 16<<20)
@@ -124,7 +125,15 @@ func readSSE(r io.Reader, fn func(sseEvent) error) error {
 		case strings.HasPrefix(line, "event:"):
 			ev.Type = strings.TrimSpace(line[len("event:"):])
 		case strings.HasPrefix(line, "data:"):
-			ev.Data = append(ev.Data, strings.TrimSpace(line[len("data:"):])...)
+			// As the SSE spec says: one leading space is dropped, and the
+			// lines of a multi-line data field are joined by newlines.
+			value := strings.TrimPrefix(line[len("data:"):], " ")
+			if ev.Data == nil {
+				ev.Data = []byte{}
+			} else {
+				ev.Data = append(ev.Data, '\n')
+			}
+			ev.Data = append(ev.Data, value...)
 		}
 	}
 	return sc.Err()

@@ -248,7 +248,8 @@ func decodeInput(raw json.RawMessage) ([]*engram.Item, error) {
 }
 
 func userText(text string) *engram.Item {
-	return &engram.Item{Type: engram.ItemMessage, Role: "user", Content: []engram.Content{{Type: engram.ContentInputText, Text: text}}}
+	return &engram.Item{Type: engram.ItemMessage, Role: "user", Status: engram.StatusCompleted,
+		Content: []engram.Content{{Type: engram.ContentInputText, Text: text}}}
 }
 
 // DecodeItems reads the `items` of POST /v1/conversations and
@@ -325,9 +326,6 @@ func decodeItem(raw json.RawMessage, param string) (*engram.Item, error) {
 			return nil, err
 		}
 		it.Content = parts
-		if it.Status == "" {
-			it.Status = engram.StatusCompleted
-		}
 	case engram.ItemFunctionCall:
 		if w.CallID == "" || w.Name == "" || w.Arguments == nil {
 			return nil, invalid(param, "A function_call item needs 'call_id', 'name' and 'arguments'.")
@@ -350,6 +348,9 @@ func decodeItem(raw json.RawMessage, param string) (*engram.Item, error) {
 		it.EncryptedContent = w.EncryptedContent
 	default:
 		return nil, engram.ParamErrorf(engram.EUnsupported, param+".type", "Input items of type '%s' are not supported by Engram; supported: message, function_call, function_call_output, reasoning.", w.Type)
+	}
+	if it.Status == "" && it.Type != engram.ItemReasoning {
+		it.Status = engram.StatusCompleted // what the item is once it is in the log
 	}
 	return it, nil
 }

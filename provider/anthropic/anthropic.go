@@ -9,7 +9,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -53,7 +55,11 @@ func New(cfg Config) *Provider {
 	if cfg.DefaultMaxTokens == 0 {
 		cfg.DefaultMaxTokens = 4096
 	}
-	opts := []option.RequestOption{option.WithAPIKey(cfg.APIKey), option.WithMaxRetries(cfg.MaxRetries)}
+	opts := []option.RequestOption{
+		option.WithAPIKey(cfg.APIKey),
+		option.WithMaxRetries(cfg.MaxRetries),
+		option.WithMiddleware(giveUpOnLongRetryAfter),
+	}
 	if cfg.BaseURL != "" {
 		opts = append(opts, option.WithBaseURL(cfg.BaseURL))
 	}
@@ -82,28 +88,30 @@ func (p *Provider) Generate(ctx context.Context, req *engram.ModelRequest, emit 
 		if resp != nil && resp.Body != nil {
 			resp.Body.Close()
 		}
-		return nil, p.upstreamError(ctx, err)
+		return nil, p.upstreamError(ctx, callCtx, err)
 	}
 	dec := ssestream.NewDecoder(resp)
 	if dec == nil {
 		return nil, engram.Errorf(engram.EUpstream, "%s: empty response", p.cfg.Name)
 	}
 	defer dec.Close()
-	res, err := readStream(dec, emit)
+	res, err := readStream(callCtx, dec, emit)
 	if err != nil {
-		return nil, p.upstreamError(ctx, err)
+		return nil, p.upstreamError(ctx, callCtx, err)
 	}
 	return res, nil
 }
 
 // upstreamError maps a failed call to the domain, as the openai provider
-// does: the caller's cancellation passes, our timeout is EUpstreamTimeout,
-// 429 after retries ERateLimited, anything else EUpstream.
-func (p *Provider) upstreamError(ctx context.Context, err error) error {
+// does: the caller's cancellation passes as it is, our own deadline (callCtx)
+// is EUpstreamTimeout, 429 after retries ERateLimited, anything else
+// EUpstream. The contexts decide rather than err's chain, because a body read
+// cut by a deadline does not always say why.
+func (p *Provider) upstreamError(ctx, callCtx context.Context, err error) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	if errors.Is(err, context.DeadlineExceeded) {
+	if callCtx.Err() != nil {
 		return engram.Errorf(engram.EUpstreamTimeout, "%s did not answer within %s", p.cfg.Name, p.cfg.Timeout)
 	}
 	var apiErr *anthropic.Error
@@ -113,7 +121,7 @@ func (p *Provider) upstreamError(ctx context.Context, err error) error {
 			msg = http.StatusText(apiErr.StatusCode)
 		}
 		if apiErr.StatusCode == http.StatusTooManyRequests {
-			return engram.Errorf(engram.ERateLimited, "%s is rate limiting requests (after %d retries): %s", p.cfg.Name, p.cfg.MaxRetries, msg)
+			return engram.Errorf(engram.ERateLimited, "%s is rate limiting requests: %s", p.cfg.Name, msg)
 		}
 		return engram.Errorf(engram.EUpstream, "%s answered %d: %s", p.cfg.Name, apiErr.StatusCode, msg)
 	}
@@ -122,6 +130,55 @@ func (p *Provider) upstreamError(ctx context.Context, err error) error {
 		return e
 	}
 	return engram.Errorf(engram.EUpstream, "%s: %v", p.cfg.Name, err)
+}
+
+// giveUpOnLongRetryAfter stops the SDK's retries when the upstream asks for
+// a wait that outlasts the call's deadline: the SDK would sleep the whole
+// wait and the call would end as a timeout, long after it could have ended
+// as what it is, a rate limit. x-should-retry is the SDK's own switch for
+// this.
+func giveUpOnLongRetryAfter(req *http.Request, next option.MiddlewareNext) (*http.Response, error) {
+	res, err := next(req)
+	if err != nil || res == nil {
+		return res, err
+	}
+	wait, ok := retryAfter(res.Header, time.Now())
+	if !ok {
+		return res, nil
+	}
+	if deadline, has := req.Context().Deadline(); has && time.Now().Add(wait).After(deadline) {
+		res.Header.Set("X-Should-Retry", "false")
+	}
+	return res, nil
+}
+
+// retryAfter reads the wait an upstream asks for, as the SDK does:
+// retry-after-ms first, then retry-after in seconds or as an HTTP date.
+func retryAfter(h http.Header, now time.Time) (time.Duration, bool) {
+	if ms, err := strconv.ParseFloat(h.Get("Retry-After-Ms"), 64); err == nil {
+		return durationOf(ms, time.Millisecond), true
+	}
+	v := h.Get("Retry-After")
+	if s, err := strconv.ParseFloat(v, 64); err == nil {
+		return durationOf(s, time.Second), true
+	}
+	if t, err := time.Parse(time.RFC1123, v); err == nil {
+		return t.Sub(now), true
+	}
+	return 0, false
+}
+
+// durationOf converts n units to a duration, saturating instead of
+// overflowing on absurd values.
+func durationOf(n float64, unit time.Duration) time.Duration {
+	d := n * float64(unit)
+	switch {
+	case math.IsNaN(d) || d < 0:
+		return 0
+	case d > float64(365*24*time.Hour):
+		return 365 * 24 * time.Hour
+	}
+	return time.Duration(d)
 }
 
 // errorMessage reads Anthropic's {"type":"error","error":{"type","message"}}.

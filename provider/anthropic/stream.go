@@ -2,6 +2,7 @@ package anthropic
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 
 	"github.com/anthropics/anthropic-sdk-go/packages/ssestream"
@@ -50,14 +51,19 @@ type block struct {
 }
 
 // readStream turns Anthropic's message stream into model events and the
-// call's result.
-func readStream(dec ssestream.Decoder, emit func(engram.ModelEvent)) (*engram.ModelResult, error) {
+// call's result. It stops at the first event after ctx ends, so a caller
+// that gives up is not kept waiting by a stream the transport had already
+// buffered.
+func readStream(ctx context.Context, dec ssestream.Decoder, emit func(engram.ModelEvent)) (*engram.ModelResult, error) {
 	res := &engram.ModelResult{}
 	blocks := map[int]*block{} // Anthropic block index -> our item
 	order := map[int]int{}     // Anthropic block index -> our item index
 	var usage mUsage
 	stop := ""
 	for dec.Next() {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		data := bytes.TrimSpace(dec.Event().Data)
 		if len(data) == 0 {
 			continue
@@ -152,9 +158,17 @@ func readStream(dec ssestream.Decoder, emit func(engram.ModelEvent)) (*engram.Mo
 				stop = ev.Delta.StopReason
 			}
 			if ev.Usage != nil {
+				// message_delta's counts are cumulative; the input ones
+				// come only when they changed since message_start.
 				usage.OutputTokens = ev.Usage.OutputTokens
 				if ev.Usage.InputTokens > 0 {
 					usage.InputTokens = ev.Usage.InputTokens
+				}
+				if ev.Usage.CacheReadInputTokens > 0 {
+					usage.CacheReadInputTokens = ev.Usage.CacheReadInputTokens
+				}
+				if ev.Usage.CacheCreationInputTokens > 0 {
+					usage.CacheCreationInputTokens = ev.Usage.CacheCreationInputTokens
 				}
 			}
 		case "message_stop":
@@ -175,7 +189,7 @@ func readStream(dec ssestream.Decoder, emit func(engram.ModelEvent)) (*engram.Mo
 			switch stop {
 			case "tool_use":
 				res.StopReason = engram.StopToolCalls
-			case "max_tokens":
+			case "max_tokens", "model_context_window_exceeded":
 				res.StopReason = engram.StopMaxTokens
 			case "refusal":
 				res.StopReason = engram.StopContentFilter
@@ -188,7 +202,7 @@ func readStream(dec ssestream.Decoder, emit func(engram.ModelEvent)) (*engram.Mo
 			if ev.Error != nil {
 				msg = ev.Error.Type + ": " + ev.Error.Message
 			}
-			return nil, engram.Errorf(engram.EUpstream, "anthropic stream error: %s", msg)
+			return nil, engram.Errorf(engram.EUpstream, "error event in the stream: %s", msg)
 		}
 	}
 	if err := dec.Err(); err != nil {
