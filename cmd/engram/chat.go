@@ -55,6 +55,9 @@ Flags:
 		slot:  *serverURL + " " + target + " " + *user,
 		out:   &streamPrinter{stdout: e.stdout, stderr: e.stderr, dim: isTerminal(e.stderr)},
 	}
+	if *agent != "" {
+		ch.labelAgentModel(ctx)
+	}
 	switch {
 	case *convFlag != "":
 		ch.conv = *convFlag
@@ -136,6 +139,19 @@ func (ch *chatter) send(ctx context.Context, text string) error {
 	}
 	ch.convFromState = false
 	return err
+}
+
+// labelAgentModel prints the scripted-model notice when the agent runs on
+// a scripted model: an agent's responses name the agent ("agent/NAME"), not
+// its model. Keys that may not read agents (invokers) get no notice.
+func (ch *chatter) labelAgentModel(ctx context.Context) {
+	var a struct {
+		Model string `json:"model"`
+	}
+	if _, err := ch.c.do(ctx, "GET", "/v1/agents/"+url.PathEscape(ch.agent), nil, &a); err != nil {
+		return
+	}
+	ch.out.labelModel(a.Model)
 }
 
 // conversationGone reports whether the current conversation is not found.
@@ -235,11 +251,8 @@ func (p *streamPrinter) print(r io.Reader) error {
 		if err := json.Unmarshal(ev.Data, &data); err != nil {
 			return fmt.Errorf("bad event from the server: %w", err)
 		}
-		if r := data.Response; r != nil && !p.labelled && strings.HasPrefix(r.Model, "scripted/") {
-			// The label follows the model that answers, so an agent on a
-			// scripted model is labelled too.
-			p.labelled = true
-			fmt.Fprintln(p.stderr, "(scripted: a deterministic offline test model, not a real LLM)")
+		if data.Response != nil {
+			p.labelModel(data.Response.Model)
 		}
 		switch ev.Type {
 		case "response.output_text.delta":
@@ -289,6 +302,15 @@ func (p *streamPrinter) print(r io.Reader) error {
 		return errors.New("the answer's stream ended before the response did")
 	}
 	return nil
+}
+
+// labelModel says, once, that a scripted model is not a real LLM, so
+// nobody mistakes its answers for one's.
+func (p *streamPrinter) labelModel(model string) {
+	if !p.labelled && strings.HasPrefix(model, "scripted/") {
+		p.labelled = true
+		fmt.Fprintln(p.stderr, "(scripted: a deterministic offline test model, not a real LLM)")
+	}
 }
 
 // usage prints one line of token counts after an answer.

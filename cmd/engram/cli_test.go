@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -142,4 +144,217 @@ func TestHelp(t *testing.T) {
 			t.Errorf("%v printed no usage", args)
 		}
 	}
+}
+
+// TestChatStateAndLabels: a saved conversation deleted since is replaced by
+// a new one; --conversation continues a given one and makes it current; an
+// agent on a scripted model is labelled; the state file is private.
+func TestChatStateAndLabels(t *testing.T) {
+	srv := startEngram(t, nil)
+	admin := srv.AdminKey
+	if _, _, err := cli(t, srv, admin, "", "chat", "--model", "scripted/recall", "first"); err != nil {
+		t.Fatal(err)
+	}
+	out, _, _ := cli(t, srv, admin, "", "conversations", "list")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("conversations list: %q", out)
+	}
+	first := strings.Fields(lines[1])[0]
+	if _, _, err := cli(t, srv, admin, "", "conversations", "delete", first); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, err := cli(t, srv, admin, "", "chat", "--model", "scripted/recall", "second")
+	if err != nil || strings.TrimSpace(out) != "second" || !strings.Contains(errOut, "no longer exists") {
+		t.Fatalf("chat after its conversation was deleted: %q %q %v", out, errOut, err)
+	}
+	out, _, err = cli(t, srv, admin, "", "chat", "--model", "scripted/recall", "--new", "third")
+	if err != nil || strings.TrimSpace(out) != "third" {
+		t.Fatalf("--new: %q %v", out, err)
+	}
+
+	// --conversation picks the one "second" went to, and it stays current.
+	out, _, _ = cli(t, srv, admin, "", "conversations", "list")
+	var second string
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n")[1:] {
+		id := strings.Fields(line)[0]
+		items, _, _ := cli(t, srv, admin, "", "conversations", "show", id)
+		if strings.Contains(items, "user: second") {
+			second = id
+		}
+	}
+	if second == "" {
+		t.Fatalf("no conversation holds %q: %q", "second", out)
+	}
+	out, _, err = cli(t, srv, admin, "", "chat", "--model", "scripted/recall", "--conversation", second, "fourth")
+	if err != nil || strings.TrimSpace(out) != "second | fourth" {
+		t.Fatalf("--conversation: %q %v", out, err)
+	}
+	out, _, err = cli(t, srv, admin, "", "chat", "--model", "scripted/recall", "fifth")
+	if err != nil || strings.TrimSpace(out) != "second | fourth | fifth" {
+		t.Fatalf("after --conversation: %q %v", out, err)
+	}
+
+	if _, _, err := cli(t, srv, admin, "", "agents", "create", "--name", "scribe", "--model", "scripted/echo"); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, err = cli(t, srv, admin, "", "chat", "--agent", "scribe", "hello")
+	if err != nil || strings.Count(errOut, "scripted: a deterministic offline test model") != 1 {
+		t.Errorf("agent on a scripted model: stderr %q, err %v", errOut, err)
+	}
+	if !strings.Contains(errOut, "tokens in") {
+		t.Errorf("no usage line: %q", errOut)
+	}
+	fi, err := os.Stat(filepath.Join(srv.DataDir, "cli-state.json"))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("state file: %v %v, want mode 0600", fi, err)
+	}
+}
+
+// TestInteractiveSurvivesAFailedTurn: in the interactive loop a turn the
+// server refuses is reported and the next line is still answered.
+func TestInteractiveSurvivesAFailedTurn(t *testing.T) {
+	srv := startEngram(t, nil)
+	out, errOut, err := cli(t, srv, srv.AdminKey, "one\n/quit\n", "chat", "--model", "nowhere/model")
+	if err != nil || !strings.Contains(errOut, "engram: 400: ") {
+		t.Fatalf("unknown provider: %q %q %v", out, errOut, err)
+	}
+	if _, errOut, err := cli(t, srv, srv.AdminKey, "", "chat", "--model", "nowhere/model", "one"); err == nil {
+		t.Errorf("a refused message with MESSAGE succeeds: %q", errOut)
+	}
+}
+
+// TestClientErrors: what the commands say when they cannot do their work.
+func TestClientErrors(t *testing.T) {
+	srv := startEngram(t, nil)
+	tests := []struct {
+		name    string
+		key     string
+		args    []string
+		wantErr string
+	}{
+		{"bad key", "sk-engram-wrong", []string{"agents", "list"}, "401: Incorrect API key"},
+		{"no key", "", []string{"keys", "list"}, "no API key"},
+		{"unknown agent", srv.AdminKey, []string{"agents", "show", "nobody"}, "404: "},
+		{"unknown conversation", srv.AdminKey, []string{"conversations", "show", "conv_nope"}, "404: "},
+		{"missing name", srv.AdminKey, []string{"agents", "show"}, "missing agent NAME"},
+		{"unknown verb", srv.AdminKey, []string{"keys", "rotate"}, `unknown command "rotate"`},
+		{"bad role", srv.AdminKey, []string{"keys", "create", "--name", "x", "--role", "emperor"}, "400: "},
+		{"bad flag", srv.AdminKey, []string{"agents", "list", "--colour"}, "usage"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := cli(t, srv, tt.key, "", tt.args...)
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("%v: error %v, want one containing %q", tt.args, err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestReadSSE(t *testing.T) {
+	tests := []struct {
+		name, stream string
+		want         string // type=data per event, joined by ";"
+	}{
+		{"two events", "event: a\ndata: {\"x\":1}\n\nevent: b\ndata: 2\n\n", `a={"x":1};b=2`},
+		{"comments and ids skipped", ": hi\nid: 7\nevent: a\ndata: 1\n\n", "a=1"},
+		{"multi-line data", "data: one\ndata: two\n\n", "=one\ntwo"},
+		{"one space dropped", "data:  x\n\n", "= x"},
+		{"no data, no event", "event: c\n\n", ""},
+		{"unterminated last event dropped", "event: a\ndata: 1\n\nevent: b\ndata: 2", "a=1"},
+		{"CRLF lines", "event: a\r\ndata: 1\r\n\r\n", "a=1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []string
+			err := readSSE(strings.NewReader(tt.stream), func(ev sseEvent) error {
+				got = append(got, ev.Type+"="+string(ev.Data))
+				return nil
+			})
+			if err != nil || strings.Join(got, ";") != tt.want {
+				t.Errorf("events %q, err %v; want %q", got, err, tt.want)
+			}
+		})
+	}
+}
+
+// FuzzReadSSE: whatever a server streams, the reader returns events or an
+// error, never panics, and delivers only events with data.
+func FuzzReadSSE(f *testing.F) {
+	f.Add("event: response.output_text.delta\ndata: {\"delta\":\"hi\"}\n\n")
+	f.Add("data: [DONE]\n\n")
+	f.Add("event:\ndata:\n\n\n")
+	f.Add(": comment\ndata: a\ndata: b\r\n\r\n")
+	f.Fuzz(func(t *testing.T, stream string) {
+		_ = readSSE(strings.NewReader(stream), func(ev sseEvent) error {
+			if ev.Data == nil {
+				t.Fatal("an event without data was delivered")
+			}
+			return nil
+		})
+	})
+}
+
+func TestStreamPrinter(t *testing.T) {
+	const completed = "event: response.completed\ndata: {\"response\":{\"status\":\"completed\",\"model\":\"openai/x\",\"usage\":{\"input_tokens\":3,\"output_tokens\":2,\"stateless_input_tokens\":9}}}\n\n"
+	tests := []struct {
+		name, stream         string
+		wantOut, wantErrText string // stdout; a substring of stderr
+		wantErr              string
+	}{
+		{"text and usage",
+			"event: response.output_text.delta\ndata: {\"delta\":\"Hel\"}\n\nevent: response.output_text.delta\ndata: {\"delta\":\"lo\"}\n\n" + completed,
+			"Hello\n", "(completed: 3 tokens in, 2 out; a stateless client would have sent 9 in)", ""},
+		{"tool call shown on stderr",
+			"event: response.output_item.done\ndata: {\"item\":{\"type\":\"function_call\",\"name\":\"current_time\",\"arguments\":\"{}\"}}\n\n" + completed,
+			"\n", "[tool call current_time {}]", ""},
+		{"scripted label",
+			"event: response.created\ndata: {\"response\":{\"status\":\"in_progress\",\"model\":\"scripted/echo\"}}\n\n" + completed,
+			"\n", "(scripted: a deterministic offline test model", ""},
+		{"failed",
+			"event: response.failed\ndata: {\"response\":{\"status\":\"failed\",\"error\":{\"message\":\"upstream down\"}}}\n\n",
+			"\n", "", "the response failed: upstream down"},
+		{"error event",
+			"event: error\ndata: {\"message\":\"overloaded\"}\n\n",
+			"", "", "the response failed: overloaded"},
+		{"cut short",
+			"event: response.output_text.delta\ndata: {\"delta\":\"Hel\"}\n\n",
+			"Hel", "", "stream ended before the response did"},
+		{"not JSON", "event: response.output_text.delta\ndata: {\n\n", "", "", "bad event"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			p := &streamPrinter{stdout: &out, stderr: &errOut}
+			err := p.print(strings.NewReader(tt.stream))
+			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Errorf("error %v, want %q", err, tt.wantErr)
+			}
+			if out.String() != tt.wantOut || !strings.Contains(errOut.String(), tt.wantErrText) {
+				t.Errorf("stdout %q stderr %q; want stdout %q, stderr containing %q", out.String(), errOut.String(), tt.wantOut, tt.wantErrText)
+			}
+		})
+	}
+}
+
+// FuzzStreamPrinter: whatever a server streams, the chat prints or returns
+// an error, never panics, and stdout carries only the deltas' text and
+// line ends.
+func FuzzStreamPrinter(f *testing.F) {
+	f.Add("event: response.output_text.delta\ndata: {\"delta\":\"hi\"}\n\nevent: response.completed\ndata: {\"response\":{\"model\":\"scripted/echo\",\"usage\":{\"input_tokens\":1}}}\n\n")
+	f.Add("event: response.failed\ndata: {\"response\":{\"error\":null}}\n\n")
+	f.Add("event: response.output_item.done\ndata: {\"item\":null}\n\n")
+	f.Add("event: error\ndata: 7\n\n")
+	f.Fuzz(func(t *testing.T, stream string) {
+		var out bytes.Buffer
+		p := &streamPrinter{stdout: &out, stderr: &bytes.Buffer{}}
+		err := p.print(strings.NewReader(stream))
+		if err == nil && !strings.HasSuffix(out.String(), "\n") {
+			t.Fatalf("a finished answer did not end its line: %q", out.String())
+		}
+		if errors.Is(err, errUsage) {
+			t.Fatal("a stream error reported as a usage error")
+		}
+	})
 }
