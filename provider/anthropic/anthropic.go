@@ -153,7 +153,8 @@ func giveUpOnLongRetryAfter(req *http.Request, next option.MiddlewareNext) (*htt
 }
 
 // retryAfter reads the wait an upstream asks for, as the SDK does:
-// retry-after-ms first, then retry-after in seconds or as an HTTP date.
+// retry-after-ms first, then retry-after in seconds or as an HTTP date. A
+// wait is never negative.
 func retryAfter(h http.Header, now time.Time) (time.Duration, bool) {
 	if ms, err := strconv.ParseFloat(h.Get("Retry-After-Ms"), 64); err == nil {
 		return durationOf(ms, time.Millisecond), true
@@ -163,7 +164,7 @@ func retryAfter(h http.Header, now time.Time) (time.Duration, bool) {
 		return durationOf(s, time.Second), true
 	}
 	if t, err := time.Parse(time.RFC1123, v); err == nil {
-		return t.Sub(now), true
+		return max(0, t.Sub(now)), true
 	}
 	return 0, false
 }

@@ -1,11 +1,13 @@
 package anthropic
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/anthropics/anthropic-sdk-go/packages/ssestream"
 	"github.com/engram-run/engram"
@@ -17,7 +19,7 @@ func FuzzStream(f *testing.F) {
 	f.Add("data: {\"type\":\"content_block_start\",\"index\":5,\"content_block\":{\"type\":\"tool_use\",\"id\":\"t\",\"name\":\"f\"}}\n\ndata: {\"type\":\"message_stop\"}\n\n")
 	f.Fuzz(func(t *testing.T, body string) {
 		resp := &http.Response{Header: http.Header{"Content-Type": {"text/event-stream"}}, Body: io.NopCloser(strings.NewReader(body))}
-		res, err := readStream(ssestream.NewDecoder(resp), func(engram.ModelEvent) {})
+		res, err := readStream(context.Background(), ssestream.NewDecoder(resp), func(engram.ModelEvent) {})
 		if err != nil {
 			return
 		}
@@ -29,12 +31,15 @@ func FuzzStream(f *testing.F) {
 	})
 }
 
-// FuzzMessagesRequest: any items map to a request that marshals, with
-// roles alternating.
+// FuzzMessagesRequest: any items, tools and tool_choice map to a request
+// that marshals, with roles alternating, tool_choice only beside tools and
+// no more cache breakpoints than Anthropic's four.
 func FuzzMessagesRequest(f *testing.F) {
-	f.Add(`[{"type":"message","role":"user","content":[{"type":"input_text","text":"hi"}]},{"type":"function_call","call_id":"c","name":"f","arguments":"not json"}]`)
-	f.Add(`[{"type":"function_call_output","call_id":"c","output":"x"},{"type":"message","role":"system","content":[]}]`)
-	f.Fuzz(func(t *testing.T, itemsJSON string) {
+	f.Add(`[{"type":"message","role":"user","content":[{"type":"input_text","text":"hi"}]},{"type":"function_call","call_id":"c","name":"f","arguments":"not json"}]`, `"required"`, true)
+	f.Add(`[{"type":"function_call_output","call_id":"c","output":"x"},{"type":"message","role":"system","content":[]}]`, `{"type":"function","name":"f"}`, false)
+	f.Add(`[{"type":"reasoning","encrypted_content":"sig","summary":[{"type":"summary_text","text":"t"}]}]`, `{"type":"function","function":{"name":"f"}}`, true)
+	f.Add(`[{"type":"message","role":"user","content":[{"type":"input_image","image_url":"data:image/png;base64,AAAA"},{"type":"input_image","image_url":"data:,x"}]}]`, `7`, true)
+	f.Fuzz(func(t *testing.T, itemsJSON, choice string, withTools bool) {
 		var items []*engram.Item
 		if json.Unmarshal([]byte(itemsJSON), &items) != nil {
 			return
@@ -44,14 +49,48 @@ func FuzzMessagesRequest(f *testing.F) {
 				return
 			}
 		}
-		req := messagesRequest(&engram.ModelRequest{Model: "m", Input: items}, 100)
-		if _, err := json.Marshal(req); err != nil {
+		req := &engram.ModelRequest{Model: "m", Instructions: "sys", Input: items, ToolChoice: json.RawMessage(choice)}
+		if withTools {
+			req.Tools = []engram.ToolSpec{{Type: "function", Name: "f"}}
+		}
+		out := messagesRequest(req, 100)
+		body, err := json.Marshal(out)
+		if err != nil {
 			t.Fatalf("request does not marshal: %v", err)
 		}
-		for i := 1; i < len(req.Messages); i++ {
-			if req.Messages[i].Role == req.Messages[i-1].Role {
+		for i := 1; i < len(out.Messages); i++ {
+			if out.Messages[i].Role == out.Messages[i-1].Role {
 				t.Fatalf("roles do not alternate at %d", i)
 			}
+		}
+		if !withTools && out.ToolChoice != nil {
+			t.Fatalf("tool_choice without tools: %s", out.ToolChoice)
+		}
+		if n := strings.Count(string(body), `"cache_control"`); n > 4 {
+			t.Fatalf("%d cache breakpoints", n)
+		}
+	})
+}
+
+// FuzzRetryAfter: whatever an upstream puts in its retry headers, a wait
+// that is never negative.
+func FuzzRetryAfter(f *testing.F) {
+	f.Add("", "2")
+	f.Add("1500", "")
+	f.Add("", "Wed, 21 Oct 2015 07:28:00 GMT")
+	f.Add("NaN", "1e400")
+	f.Add("-5", "-1")
+	f.Fuzz(func(t *testing.T, ms, seconds string) {
+		h := http.Header{}
+		h.Set("Retry-After-Ms", ms)
+		h.Set("Retry-After", seconds)
+		now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+		wait, ok := retryAfter(h, now)
+		if !ok && wait != 0 {
+			t.Fatalf("no wait read but %s", wait)
+		}
+		if wait < 0 {
+			t.Fatalf("negative wait %s", wait)
 		}
 	})
 }

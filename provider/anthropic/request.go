@@ -124,14 +124,35 @@ func messagesRequest(req *engram.ModelRequest, defaultMax int) *mRequest {
 	}
 	if n := len(out.Tools); n > 0 {
 		out.Tools[n-1].CacheControl = ephemeral
+		// Anthropic refuses tool_choice without tools.
+		out.ToolChoice = toolChoice(req.ToolChoice)
 	}
-	out.ToolChoice = toolChoice(req.ToolChoice)
+	markConversationPrefix(out.Messages)
 	if req.User != "" {
 		out.Metadata = &struct {
 			UserID string `json:"user_id"`
 		}{req.User}
 	}
 	return out
+}
+
+// markConversationPrefix puts the third cache breakpoint on the last block
+// of the conversation. The next turn resends this conversation unchanged
+// plus its new items, so it reads all of it from the cache instead of
+// paying for the whole history again: Anthropic's own advice for multi-turn
+// conversations. Thinking blocks cannot carry cache_control; a conversation
+// ending in one keeps only the tools and system breakpoints.
+func markConversationPrefix(messages []mMessage) {
+	if len(messages) == 0 {
+		return
+	}
+	last := messages[len(messages)-1].Content
+	if len(last) == 0 {
+		return
+	}
+	if b := &last[len(last)-1]; b.Type != "thinking" {
+		b.CacheControl = ephemeral
+	}
 }
 
 func contentBlocks(it *engram.Item) []mBlock {
@@ -186,13 +207,25 @@ func toolChoice(raw json.RawMessage) json.RawMessage {
 		}
 		return json.RawMessage(`{"type":"auto"}`)
 	}
+	// Responses names the function at the top, Chat Completions inside
+	// "function"; either may reach us.
 	var obj struct {
-		Type string `json:"type"`
-		Name string `json:"name"`
+		Type     string `json:"type"`
+		Name     string `json:"name"`
+		Function struct {
+			Name string `json:"name"`
+		} `json:"function"`
 	}
-	if json.Unmarshal(raw, &obj) == nil && obj.Type == "function" && obj.Name != "" {
-		out, _ := json.Marshal(map[string]string{"type": "tool", "name": obj.Name})
-		return out
+	if json.Unmarshal(raw, &obj) != nil || obj.Type != "function" {
+		return nil
 	}
-	return nil
+	name := obj.Name
+	if name == "" {
+		name = obj.Function.Name
+	}
+	if name == "" {
+		return nil
+	}
+	out, _ := json.Marshal(map[string]string{"type": "tool", "name": name})
+	return out
 }

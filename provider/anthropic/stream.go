@@ -59,6 +59,7 @@ func readStream(ctx context.Context, dec ssestream.Decoder, emit func(engram.Mod
 	blocks := map[int]*block{} // Anthropic block index -> our item
 	order := map[int]int{}     // Anthropic block index -> our item index
 	var usage mUsage
+	started := false
 	stop := ""
 	for dec.Next() {
 		if err := ctx.Err(); err != nil {
@@ -74,9 +75,11 @@ func readStream(ctx context.Context, dec ssestream.Decoder, emit func(engram.Mod
 		}
 		switch ev.Type {
 		case "message_start":
-			if ev.Message != nil {
-				usage = ev.Message.Usage
+			if ev.Message == nil {
+				return nil, streamBroken("message_start without a message")
 			}
+			started = true
+			usage = ev.Message.Usage
 		case "content_block_start":
 			cb := ev.ContentBlock
 			if cb == nil {
@@ -172,6 +175,9 @@ func readStream(ctx context.Context, dec ssestream.Decoder, emit func(engram.Mod
 				}
 			}
 		case "message_stop":
+			if !started {
+				return nil, streamBroken("message_stop without message_start")
+			}
 			for _, it := range res.Output {
 				if it == nil {
 					return nil, streamBroken("a content block was never stopped")

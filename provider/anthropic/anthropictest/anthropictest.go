@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -30,6 +31,7 @@ type Reply struct {
 	Truncate    bool // end the stream before message_stop
 	StreamError bool // send an error event mid-stream
 	Delay       time.Duration
+	Disconnect  bool // drop the connection without answering
 }
 
 // ToolCall is a scripted tool_use block; Input is its JSON.
@@ -161,14 +163,19 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	body, _ := io.ReadAll(r.Body)
 	var head struct {
-		Stream    bool `json:"stream"`
-		MaxTokens int  `json:"max_tokens"`
+		Stream bool `json:"stream"`
 	}
 	if err := json.Unmarshal(body, &head); err != nil {
 		writeError(w, 400, "invalid_request_error", "invalid JSON body")
 		return
 	}
 	reply := s.next(r, body)
+	if reply.Disconnect {
+		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+			conn.Close()
+		}
+		return
+	}
 	if reply.Delay > 0 {
 		select {
 		case <-time.After(reply.Delay):
@@ -183,8 +190,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		writeError(w, reply.Status, errorType(reply.Status), "scripted failure "+http.StatusText(reply.Status))
 		return
 	}
-	if head.MaxTokens == 0 {
-		writeError(w, 400, "invalid_request_error", "max_tokens: Field required")
+	if msg := invalid(body); msg != "" {
+		writeError(w, 400, "invalid_request_error", msg)
 		return
 	}
 	if reply.Body != "" {
@@ -198,6 +205,103 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.stream(w, reply)
+}
+
+// invalid checks the rules of the Messages API that a client can break
+// with well-formed JSON, in Anthropic's words, so that a test of a client
+// fails here as it would against Anthropic. It returns "" for a valid body.
+func invalid(body []byte) string {
+	type block struct {
+		Type         string          `json:"type"`
+		Text         *string         `json:"text"`
+		ID           string          `json:"id"`
+		ToolUseID    string          `json:"tool_use_id"`
+		CacheControl json.RawMessage `json:"cache_control"`
+	}
+	var req struct {
+		Model     string          `json:"model"`
+		MaxTokens int             `json:"max_tokens"`
+		System    json.RawMessage `json:"system"` // a string or blocks
+		Messages  []struct {
+			Role    string          `json:"role"`
+			Content json.RawMessage `json:"content"` // a string or blocks
+		} `json:"messages"`
+		Tools []struct {
+			CacheControl json.RawMessage `json:"cache_control"`
+		} `json:"tools"`
+	}
+	if err := json.Unmarshal(body, &req); err != nil {
+		return "invalid request body: " + err.Error()
+	}
+	switch {
+	case req.Model == "":
+		return "model: Field required"
+	case req.MaxTokens <= 0:
+		return "max_tokens: Field required"
+	case len(req.Messages) == 0:
+		return "messages: at least one message is required"
+	}
+	breakpoints := 0
+	var system []block
+	_ = json.Unmarshal(req.System, &system) // a string has no breakpoints
+	for _, b := range system {
+		if b.CacheControl != nil {
+			breakpoints++
+		}
+	}
+	for _, t := range req.Tools {
+		if t.CacheControl != nil {
+			breakpoints++
+		}
+	}
+	var openCalls []string // tool_use ids of the previous assistant message
+	for i, m := range req.Messages {
+		if m.Role != "user" && m.Role != "assistant" {
+			return fmt.Sprintf("messages.%d.role: Input should be 'user' or 'assistant'", i)
+		}
+		var blocks []block
+		if text := ""; json.Unmarshal(m.Content, &text) == nil {
+			if text == "" {
+				return fmt.Sprintf("messages.%d: text content blocks must be non-empty", i)
+			}
+		} else if err := json.Unmarshal(m.Content, &blocks); err != nil || len(blocks) == 0 {
+			return fmt.Sprintf("messages.%d.content: Input should be a valid list", i)
+		}
+		answered := map[string]bool{}
+		for j, b := range blocks {
+			if b.CacheControl != nil {
+				breakpoints++
+			}
+			switch b.Type {
+			case "text":
+				if b.Text == nil || *b.Text == "" {
+					return fmt.Sprintf("messages.%d.content.%d: text content blocks must be non-empty", i, j)
+				}
+			case "tool_result":
+				if !slices.Contains(openCalls, b.ToolUseID) {
+					return fmt.Sprintf("messages.%d.content.%d: unexpected `tool_use_id` found in `tool_result` blocks: %s. Each `tool_result` block must have a corresponding `tool_use` block in the previous message.", i, j, b.ToolUseID)
+				}
+				answered[b.ToolUseID] = true
+			}
+		}
+		for _, id := range openCalls {
+			if !answered[id] {
+				return fmt.Sprintf("messages.%d: `tool_use` ids were found without `tool_result` blocks immediately after: %s. Each `tool_use` block must have a corresponding `tool_result` block in the next message.", i-1, id)
+			}
+		}
+		openCalls = openCalls[:0]
+		if m.Role == "assistant" {
+			for _, b := range blocks {
+				if b.Type == "tool_use" {
+					openCalls = append(openCalls, b.ID)
+				}
+			}
+		}
+	}
+	if breakpoints > 4 {
+		return fmt.Sprintf("A maximum of 4 blocks with cache_control may be provided. Found %d.", breakpoints)
+	}
+	return ""
 }
 
 var ids atomic.Int64
