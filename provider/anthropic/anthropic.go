@@ -1,7 +1,8 @@
 // Package anthropic is the provider for Anthropic's Messages API. It writes
 // the request JSON itself, placing cache_control breakpoints on the stable
-// head of the prompt (tools, then the system prompt) so Anthropic's prompt
-// cache serves it on every turn, and leaves transport, auth, retries with
+// head of the prompt (tools, then the system prompt) and on the end of the
+// conversation, so Anthropic's prompt cache serves both the head and the
+// history on the next turn, and leaves transport, auth, retries with
 // backoff (honouring retry-after) and SSE framing to anthropic-sdk-go.
 package anthropic
 
