@@ -106,7 +106,7 @@ func (x *run) callModel(ctx context.Context) (*engram.ModelResult, error) {
 	req := &engram.ModelRequest{
 		Model:           x.p.model,
 		Instructions:    x.p.instructions(),
-		Input:           x.window,
+		Input:           pairedOnly(x.window),
 		Tools:           toolSchemas(x.p.tools),
 		ToolChoice:      x.r.ToolChoice,
 		Temperature:     x.r.Temperature,

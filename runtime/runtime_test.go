@@ -209,3 +209,38 @@ func TestConcurrentContinuations(t *testing.T) {
 		}
 	}
 }
+
+// TestUnansweredCallLeftOut: a function call the client never answered
+// (it sent a new message instead) does not reach the model again.
+func TestUnansweredCallLeftOut(t *testing.T) {
+	rt, _, pid := setup(t)
+	conv := newConversation(t, rt, pid)
+	r, err := rt.CreateResponse(context.Background(), pid, &engram.ResponseRequest{Model: "scripted/tools", Conversation: conv,
+		Tools: []engram.ToolSpec{{Type: engram.ToolFunction, Name: "get_weather"}},
+		Input: []*engram.Item{{Type: engram.ItemMessage, Role: "user", Content: []engram.Content{{Type: engram.ContentInputText, Text: "weather?"}}}}}, nil)
+	if err != nil || r.Output[0].Type != engram.ItemFunctionCall {
+		t.Fatalf("%v %+v", err, r)
+	}
+	var seen []*engram.Item
+	rt.Providers.Add(recorder{into: &seen})
+	if _, err := say(rt, pid, conv, "recorder/x", "never mind"); err != nil {
+		t.Fatal(err)
+	}
+	for _, it := range seen {
+		if it.Type == engram.ItemFunctionCall {
+			t.Errorf("the unanswered call reached the model: %+v", it)
+		}
+	}
+	if len(seen) != 2 {
+		t.Errorf("the model saw %d items, want the two user messages", len(seen))
+	}
+}
+
+// recorder is a provider that records what it is sent and answers "ok".
+type recorder struct{ into *[]*engram.Item }
+
+func (recorder) Name() string { return "recorder" }
+func (r recorder) Generate(ctx context.Context, req *engram.ModelRequest, emit func(engram.ModelEvent)) (*engram.ModelResult, error) {
+	*r.into = req.Input
+	return scripted.New().Generate(ctx, &engram.ModelRequest{Model: "echo", Input: req.Input}, emit)
+}

@@ -75,3 +75,40 @@ func trimToTurnStart(items []*engram.Item) []*engram.Item {
 	}
 	return nil
 }
+
+// pairedOnly drops tool calls that have no output in the window and outputs
+// whose call is not in it. Providers refuse either (a call left unanswered
+// when a response stopped at a limit, or a pair the window cut in two), and
+// neither tells the model anything it can use.
+func pairedOnly(items []*engram.Item) []*engram.Item {
+	calls, outputs := map[string]bool{}, map[string]bool{}
+	for _, it := range items {
+		switch it.Type {
+		case engram.ItemFunctionCall:
+			calls[it.CallID] = true
+		case engram.ItemFunctionCallOutput:
+			outputs[it.CallID] = true
+		}
+	}
+	keep := func(it *engram.Item) bool {
+		switch it.Type {
+		case engram.ItemFunctionCall:
+			return outputs[it.CallID]
+		case engram.ItemFunctionCallOutput:
+			return calls[it.CallID]
+		}
+		return true
+	}
+	for i, it := range items {
+		if !keep(it) {
+			out := append([]*engram.Item(nil), items[:i]...)
+			for _, rest := range items[i+1:] {
+				if keep(rest) {
+					out = append(out, rest)
+				}
+			}
+			return out
+		}
+	}
+	return items // the usual case: nothing to drop, nothing copied
+}
