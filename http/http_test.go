@@ -65,7 +65,7 @@ func newEnv(t *testing.T) *env {
 }
 
 // do makes a request with the named key ("" for none) and returns the
-// status and body.
+// status and body; every answer, error or not, must carry a request id.
 func (e *env) do(t *testing.T, key, method, path, body string) (int, string) {
 	t.Helper()
 	req, _ := http.NewRequest(method, e.srv.URL+path, strings.NewReader(body))
@@ -82,6 +82,9 @@ func (e *env) do(t *testing.T, key, method, path, body string) (int, string) {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
+	if !strings.HasPrefix(resp.Header.Get("X-Request-Id"), "req_") {
+		t.Errorf("%s %s: no x-request-id header", method, path)
+	}
 	data, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(data)
 }
