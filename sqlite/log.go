@@ -88,13 +88,22 @@ func (db *DB) ForkConversation(ctx context.Context, c *engram.Conversation) erro
 		if c.ForkSeq > parent.LastSeq || c.ForkSeq < 0 {
 			return engram.Errorf(engram.EInvalid, "fork point %d is past the end of conversation %s", c.ForkSeq, parent.ID)
 		}
-		// The fork's history is its parent's up to the fork point: the
-		// parent's total less what came after.
+		// The fork's history is that of the conversation whose own items
+		// reach back to the fork point (the parent, or when the fork point
+		// lies in history the parent itself shares, an ancestor): its
+		// total less what it added after the fork point. That reads only
+		// the items after the fork point, which are few.
+		owner := parent
+		for owner.ForkOf != "" && c.ForkSeq < owner.ForkSeq {
+			if owner, err = scanConversation(tx.QueryRowContext(ctx, `SELECT `+convColumns+` FROM conversations WHERE project_id = ? AND id = ?`, c.ProjectID, owner.ForkOf)); err != nil {
+				return err
+			}
+		}
 		var after int64
-		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(SUM(tokens), 0) FROM items WHERE conversation_id = ? AND seq > ? AND deleted = 0`, parent.ID, c.ForkSeq).Scan(&after); err != nil {
+		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(SUM(tokens), 0) FROM items WHERE conversation_id = ? AND seq > ? AND deleted = 0`, owner.ID, c.ForkSeq).Scan(&after); err != nil {
 			return err
 		}
-		c.LastSeq, c.Tokens, c.Hidden = c.ForkSeq, parent.Tokens-after, true
+		c.LastSeq, c.Tokens, c.Hidden = c.ForkSeq, owner.Tokens-after, true
 		_, err = tx.ExecContext(ctx, `INSERT INTO conversations (id, project_id, agent_id, end_user, metadata, created_at, hidden, fork_of, fork_seq, last_seq, tokens) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)`,
 			c.ID, c.ProjectID, c.AgentID, c.User, meta, c.CreatedAt, c.ForkOf, c.ForkSeq, c.LastSeq, c.Tokens)
 		return err
@@ -154,7 +163,7 @@ func (db *DB) ListConversations(ctx context.Context, projectID string, f engram.
 		q += ` AND end_user = ?`
 		args = append(args, f.User)
 	}
-	q, args = pageClause(q, args, "id", f.Page)
+	q, args, backwards := pageQuery(q, args, conversationOrder, f.Page)
 	rows, err := db.r.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, false, err
@@ -168,8 +177,11 @@ func (db *DB) ListConversations(ctx context.Context, projectID string, f engram.
 		}
 		out = append(out, c)
 	}
-	out, more := trimPage(out, f.Page)
-	return out, more, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, false, err
+	}
+	out, more := finishPage(out, f.Page, backwards)
+	return out, more, nil
 }
 
 // appendLog appends items to the end of a conversation's log inside tx
@@ -257,27 +269,20 @@ func scanItems(rows *sql.Rows, err error) ([]*engram.Item, error) {
 	return out, rows.Err()
 }
 
+// liveConversation limits a query over items to those of a conversation
+// that is not deleted.
+const liveConversation = ` AND EXISTS (SELECT 1 FROM conversations c WHERE c.id = items.conversation_id AND c.project_id = items.project_id AND c.deleted = 0)`
+
 // GetItem implements engram.Store.
 func (db *DB) GetItem(ctx context.Context, projectID, conversationID, itemID string) (*engram.Item, error) {
-	it, err := scanItem(db.r.QueryRowContext(ctx, `SELECT `+itemColumns+` FROM items WHERE id = ? AND conversation_id = ? AND project_id = ? AND deleted = 0`, itemID, conversationID, projectID))
+	it, err := scanItem(db.r.QueryRowContext(ctx, `SELECT `+itemColumns+` FROM items WHERE id = ? AND conversation_id = ? AND project_id = ? AND deleted = 0`+liveConversation, itemID, conversationID, projectID))
 	if errors.Is(err, sql.ErrNoRows) {
+		if _, err := getConversation(ctx, db.r, projectID, conversationID); err != nil {
+			return nil, err
+		}
 		return nil, notFound("item", itemID)
 	}
 	return it, err
-}
-
-// itemPage pages a query over items by seq, the cursor being an item id.
-func itemPage(q string, args []any, page engram.Page) (string, []any) {
-	op, order := ">", "ASC"
-	if page.Desc() {
-		op, order = "<", "DESC"
-	}
-	if page.After != "" {
-		q += ` AND seq ` + op + ` COALESCE((SELECT seq FROM items WHERE id = ?), ` + map[bool]string{true: "9223372036854775807", false: "-1"}[page.Desc()] + `)`
-		args = append(args, page.After)
-	}
-	q += ` ORDER BY seq ` + order + ` LIMIT ?`
-	return q, append(args, pageLimit(page)+1)
 }
 
 // ListItems implements engram.Store.
@@ -285,27 +290,41 @@ func (db *DB) ListItems(ctx context.Context, projectID, conversationID string, p
 	if _, err := getConversation(ctx, db.r, projectID, conversationID); err != nil {
 		return nil, false, err
 	}
-	q, args := itemPage(`SELECT `+itemColumns+` FROM items WHERE conversation_id = ? AND deleted = 0`, []any{conversationID}, page)
+	q, args, backwards := pageQuery(`SELECT `+itemColumns+` FROM items WHERE conversation_id = ? AND deleted = 0`, []any{conversationID}, itemOrder, page)
 	items, err := scanItems(db.r.QueryContext(ctx, q, args...))
 	if err != nil {
 		return nil, false, err
 	}
-	items, more := trimPage(items, page)
+	items, more := finishPage(items, page, backwards)
 	return items, more, nil
 }
 
-// DeleteItem implements engram.Store.
+// DeleteItem implements engram.Store. The item leaves the token count of
+// its conversation and of every fork sharing it.
 func (db *DB) DeleteItem(ctx context.Context, projectID, conversationID, itemID string) error {
 	return db.tx(ctx, func(tx *txConn) error {
-		var tokens int64
-		err := tx.QueryRowContext(ctx, `UPDATE items SET deleted = 1 WHERE id = ? AND conversation_id = ? AND project_id = ? AND deleted = 0 RETURNING tokens`,
-			itemID, conversationID, projectID).Scan(&tokens)
+		var tokens, seq int64
+		err := tx.QueryRowContext(ctx, `UPDATE items SET deleted = 1 WHERE id = ? AND conversation_id = ? AND project_id = ? AND deleted = 0`+liveConversation+` RETURNING tokens, seq`,
+			itemID, conversationID, projectID).Scan(&tokens, &seq)
 		if errors.Is(err, sql.ErrNoRows) {
+			if _, err := getConversation(ctx, tx, projectID, conversationID); err != nil {
+				return err
+			}
 			return notFound("item", itemID)
 		} else if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE conversations SET tokens = tokens - ? WHERE id = ?`, tokens, conversationID)
+		if tokens == 0 {
+			return nil
+		}
+		// A fork shares its parent's items up to its fork point, and a fork
+		// of that fork those the fork shares up to its own.
+		_, err = tx.ExecContext(ctx, `WITH RECURSIVE sharing(id, seq) AS (
+				SELECT ?, ?
+				UNION ALL
+				SELECT f.id, s.seq FROM conversations f JOIN sharing s ON f.fork_of = s.id AND f.fork_seq >= s.seq WHERE f.fork_of != ''
+			)
+			UPDATE conversations SET tokens = tokens - ? WHERE id IN (SELECT id FROM sharing)`, conversationID, seq, tokens)
 		return err
 	})
 }
@@ -329,12 +348,11 @@ func (db *DB) RecentItems(ctx context.Context, projectID, conversationID string,
 		}
 		// Continue into the parent's log below the fork point. A deleted
 		// parent still lends its history to its forks.
-		parentSeq := c.ForkSeq
+		upper = min(upper, c.ForkSeq)
 		c, err = scanConversation(db.r.QueryRowContext(ctx, `SELECT `+convColumns+` FROM conversations WHERE project_id = ? AND id = ?`, projectID, c.ForkOf))
 		if err != nil {
 			return nil, err
 		}
-		upper = parentSeq
 	}
 	out := make([]*engram.Item, len(newestFirst))
 	for i, it := range newestFirst {

@@ -218,7 +218,7 @@ func (db *DB) GetAgent(ctx context.Context, projectID, idOrName string, version 
 func (db *DB) ListAgents(ctx context.Context, projectID string, page engram.Page) ([]*engram.Agent, bool, error) {
 	q := `SELECT v.body FROM agents a JOIN agent_versions v ON v.agent_id = a.id AND v.version = a.version WHERE a.project_id = ?`
 	args := []any{projectID}
-	q, args = pageClause(q, args, "a.id", page)
+	q, args, backwards := pageQuery(q, args, agentOrder, page)
 	rows, err := db.r.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, false, err
@@ -236,8 +236,11 @@ func (db *DB) ListAgents(ctx context.Context, projectID string, page engram.Page
 		}
 		out = append(out, a)
 	}
-	out, more := trimPage(out, page)
-	return out, more, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, false, err
+	}
+	out, more := finishPage(out, page, backwards)
+	return out, more, nil
 }
 
 // ListAgentVersions implements engram.Store.
@@ -276,36 +279,4 @@ func (db *DB) DeleteAgent(ctx context.Context, projectID, idOrName string) error
 		_, err = tx.ExecContext(ctx, `DELETE FROM agents WHERE id = ?`, id)
 		return err
 	})
-}
-
-// pageClause adds the cursor, order and limit of page to a query over rows
-// whose ids sort by creation (engram.NewID).
-func pageClause(q string, args []any, idCol string, page engram.Page) (string, []any) {
-	op, order := ">", "ASC"
-	if page.Desc() {
-		op, order = "<", "DESC"
-	}
-	if page.After != "" {
-		q += " AND " + idCol + " " + op + " ?"
-		args = append(args, page.After)
-	}
-	if page.Before != "" {
-		rev := "<"
-		if page.Desc() {
-			rev = ">"
-		}
-		q += " AND " + idCol + " " + rev + " ?"
-		args = append(args, page.Before)
-	}
-	q += " ORDER BY " + idCol + " " + order + " LIMIT ?"
-	args = append(args, pageLimit(page)+1)
-	return q, args
-}
-
-// trimPage drops the one extra row fetched to learn whether more follow.
-func trimPage[T any](rows []T, page engram.Page) ([]T, bool) {
-	if n := pageLimit(page); len(rows) > n {
-		return rows[:n], true
-	}
-	return rows, false
 }

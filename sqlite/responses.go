@@ -141,12 +141,12 @@ func (db *DB) ListInputItems(ctx context.Context, projectID, responseID string, 
 	} else if err != nil {
 		return nil, false, err
 	}
-	q, args := itemPage(`SELECT `+itemColumns+` FROM items WHERE conversation_id = ? AND seq > ? AND seq <= ? AND response_id = ? AND origin = 'input' AND deleted = 0`,
-		[]any{convID, base, last, responseID}, page)
+	q, args, backwards := pageQuery(`SELECT `+itemColumns+` FROM items WHERE conversation_id = ? AND seq > ? AND seq <= ? AND response_id = ? AND origin = 'input' AND deleted = 0`,
+		[]any{convID, base, last, responseID}, itemOrder, page)
 	items, err := scanItems(db.r.QueryContext(ctx, q, args...))
 	if err != nil {
 		return nil, false, err
 	}
-	items, more := trimPage(items, page)
+	items, more := finishPage(items, page, backwards)
 	return items, more, nil
 }
