@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/engram-run/engram"
@@ -52,7 +53,7 @@ func New(cfg Config) *Provider {
 	case cfg.MaxRetries < 0:
 		cfg.MaxRetries = 0
 	}
-	opts := []option.RequestOption{option.WithAPIKey(cfg.APIKey), option.WithMaxRetries(cfg.MaxRetries)}
+	opts := []option.RequestOption{option.WithAPIKey(cfg.APIKey), option.WithMaxRetries(cfg.MaxRetries), option.WithMiddleware(noHopelessRetry)}
 	if cfg.BaseURL != "" {
 		opts = append(opts, option.WithBaseURL(cfg.BaseURL))
 	}
@@ -92,7 +93,7 @@ func (p *Provider) Generate(ctx context.Context, req *engram.ModelRequest, emit 
 		if resp != nil && resp.Body != nil {
 			resp.Body.Close()
 		}
-		return nil, p.upstreamError(ctx, err)
+		return nil, p.upstreamError(ctx, callCtx, err)
 	}
 	dec := ssestream.NewDecoder(resp)
 	if dec == nil {
@@ -106,7 +107,7 @@ func (p *Provider) Generate(ctx context.Context, req *engram.ModelRequest, emit 
 		res, err = readResponsesStream(dec, emit)
 	}
 	if err != nil {
-		return nil, p.upstreamError(ctx, err)
+		return nil, p.upstreamError(ctx, callCtx, err)
 	}
 	return res, nil
 }
@@ -114,11 +115,12 @@ func (p *Provider) Generate(ctx context.Context, req *engram.ModelRequest, emit 
 // upstreamError maps a failed call to the domain: the caller's own
 // cancellation passes through, our timeout is EUpstreamTimeout, a 429 after
 // retries is ERateLimited, anything else the provider did is EUpstream.
-func (p *Provider) upstreamError(ctx context.Context, err error) error {
+func (p *Provider) upstreamError(ctx, callCtx context.Context, err error) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	if errors.Is(err, context.DeadlineExceeded) {
+	// A read cut by our deadline need not say so in its error.
+	if errors.Is(err, context.DeadlineExceeded) || callCtx.Err() != nil {
 		return engram.Errorf(engram.EUpstreamTimeout, "%s did not answer within %s", p.cfg.Name, p.cfg.Timeout)
 	}
 	var apiErr *sdk.Error
@@ -137,6 +139,38 @@ func (p *Provider) upstreamError(ctx context.Context, err error) error {
 		return e
 	}
 	return engram.Errorf(engram.EUpstream, "%s: %v", p.cfg.Name, err)
+}
+
+// noHopelessRetry stops the SDK from sleeping through a Retry-After that
+// ends past the call's deadline: the answer would be a timeout, later, when
+// it is really the upstream's rate limit (or outage), now.
+func noHopelessRetry(req *http.Request, next option.MiddlewareNext) (*http.Response, error) {
+	res, err := next(req)
+	if err != nil || res.StatusCode < 400 {
+		return res, err
+	}
+	deadline, ok := req.Context().Deadline()
+	if wait, given := retryAfter(res.Header); ok && given && time.Now().Add(wait).After(deadline) {
+		res.Header.Set("X-Should-Retry", "false")
+	}
+	return res, err
+}
+
+// retryAfter reads the wait an upstream asks for: retry-after-ms (OpenAI's)
+// or Retry-After in seconds or as a date.
+func retryAfter(h http.Header) (time.Duration, bool) {
+	const forever = 1e6 // seconds; more would overflow a Duration
+	if ms, err := strconv.ParseFloat(h.Get("Retry-After-Ms"), 64); err == nil && ms >= 0 {
+		return time.Duration(min(ms/1000, forever) * float64(time.Second)), true
+	}
+	v := h.Get("Retry-After")
+	if s, err := strconv.ParseFloat(v, 64); err == nil && s >= 0 {
+		return time.Duration(min(s, forever) * float64(time.Second)), true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return time.Until(t), true
+	}
+	return 0, false
 }
 
 // streamBroken is the error of a stream that is malformed or ends early.

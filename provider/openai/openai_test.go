@@ -119,22 +119,31 @@ func TestGenerate(t *testing.T) {
 				}
 			})
 			errorCases := []struct {
-				name    string
-				replies []openaitest.Reply
-				code    string
-				calls   int
+				name     string
+				replies  []openaitest.Reply
+				code     string // "" for success
+				calls    int
+				contains string // in the error message
 			}{
-				{"429 then success", []openaitest.Reply{{Status: 429, RetryAfter: "0"}, {Text: "ok"}}, "", 2},
-				{"500 then success", []openaitest.Reply{{Status: 500}, {Text: "ok"}}, "", 2},
-				{"400", []openaitest.Reply{{Status: 400}}, engram.EUpstream, 1},
-				{"persistent 429", []openaitest.Reply{{Status: 429, RetryAfter: "0"}, {Status: 429, RetryAfter: "0"}, {Status: 429, RetryAfter: "0"}}, engram.ERateLimited, 3},
-				{"garbage", []openaitest.Reply{{Body: "data: {not json\n\n"}}, engram.EUpstream, 1},
-				{"no events", []openaitest.Reply{{Body: "hello"}}, engram.EUpstream, 1},
-				{"truncated", []openaitest.Reply{{Text: "a b c", Truncate: true}}, engram.EUpstream, 1},
-				{"timeout", []openaitest.Reply{{Text: "slow", Delay: 10 * time.Second}}, engram.EUpstreamTimeout, 1},
+				{"429 then success", []openaitest.Reply{{Status: 429, RetryAfter: "0"}, {Text: "ok"}}, "", 2, ""},
+				{"429 retry-after-ms then success", []openaitest.Reply{{Status: 429, RetryAfterMS: "5"}, {Text: "ok"}}, "", 2, ""},
+				{"500 then success", []openaitest.Reply{{Status: 500, RetryAfter: "0"}, {Text: "ok"}}, "", 2, ""},
+				{"connection dropped then success", []openaitest.Reply{{Hangup: true}, {Text: "ok"}}, "", 2, ""},
+				{"400", []openaitest.Reply{{Status: 400}}, engram.EUpstream, 1, "scripted failure Bad Request"},
+				{"401", []openaitest.Reply{{Status: 401}}, engram.EUpstream, 1, "answered 401"},
+				{"persistent 429", []openaitest.Reply{{Status: 429, RetryAfter: "0"}, {Status: 429, RetryAfter: "0"}, {Status: 429, RetryAfter: "0"}}, engram.ERateLimited, 3, "scripted failure"},
+				{"persistent 503", []openaitest.Reply{{Status: 503, RetryAfter: "0"}, {Status: 503, RetryAfter: "0"}, {Status: 503, RetryAfter: "0"}}, engram.EUpstream, 3, "503"},
+				{"429 asking to wait past the deadline", []openaitest.Reply{{Status: 429, RetryAfter: "30"}}, engram.ERateLimited, 1, "rate limiting"},
+				{"garbage JSON body", []openaitest.Reply{{Body: `{"id": "resp_1", "output": [`, ContentType: "application/json"}}, engram.EUpstream, 1, ""},
+				{"malformed SSE data", []openaitest.Reply{{Body: "data: {not json\n\n"}}, engram.EUpstream, 1, "malformed stream"},
+				{"no events", []openaitest.Reply{{Body: "hello"}}, engram.EUpstream, 1, "ended before"},
+				{"truncated", []openaitest.Reply{{Text: "a b c", Truncate: true}}, engram.EUpstream, 1, "ended before"},
+				{"slow to answer", []openaitest.Reply{{Text: "slow", Delay: 10 * time.Second}}, engram.EUpstreamTimeout, 1, ""},
+				{"stalls mid-stream", []openaitest.Reply{{Text: "slow stream", Stall: 10 * time.Second}}, engram.EUpstreamTimeout, 1, ""},
 			}
 			for _, tc := range errorCases {
 				t.Run(tc.name, func(t *testing.T) {
+					t.Parallel()
 					fake := openaitest.NewServer(t)
 					fake.Push(tc.replies...)
 					timeout := 10 * time.Second // room for the SDK's backoff between retries
@@ -142,19 +151,98 @@ func TestGenerate(t *testing.T) {
 						timeout = 300 * time.Millisecond
 					}
 					p := openai.New(openai.Config{BaseURL: fake.URL(), APIKey: "sk-test", API: api, Timeout: timeout, MaxRetries: 2})
-					res, _, err := collect(t, p, &engram.ModelRequest{Model: "gpt-fake", Input: []*engram.Item{user("x")}})
+					res, evs, err := collect(t, p, &engram.ModelRequest{Model: "gpt-fake", Input: []*engram.Item{user("x")}})
 					if tc.code == "" {
 						if err != nil || res.Output[0].Text() != "ok" {
 							t.Fatalf("res %+v err %v", res, err)
 						}
+						checkOrder(t, evs)
 					} else if engram.ErrorCode(err) != tc.code {
 						t.Fatalf("err = %v, want %s", err, tc.code)
+					} else if !strings.Contains(err.Error(), tc.contains) {
+						t.Errorf("err = %q, want it to say %q", err, tc.contains)
 					}
 					if n := len(fake.Requests()); n != tc.calls {
 						t.Errorf("%d requests, want %d", n, tc.calls)
 					}
 				})
 			}
+			// The wait between attempts is at least what the upstream asked
+			// for (a lower bound: a slow machine cannot fail it).
+			for _, wait := range []openaitest.Reply{{Status: 429, RetryAfter: "1"}, {Status: 503, RetryAfterMS: "1200"}} {
+				t.Run("honours retry-after "+wait.RetryAfter+wait.RetryAfterMS, func(t *testing.T) {
+					t.Parallel()
+					fake := openaitest.NewServer(t)
+					fake.Push(wait, openaitest.Reply{Text: "ok"})
+					start := time.Now()
+					if _, _, err := collect(t, newProvider(t, api, fake), &engram.ModelRequest{Model: "gpt-fake", Input: []*engram.Item{user("x")}}); err != nil {
+						t.Fatal(err)
+					}
+					if elapsed := time.Since(start); elapsed < time.Second {
+						t.Errorf("retried after %s, before the upstream's retry-after", elapsed)
+					}
+					if n := len(fake.Requests()); n != 2 {
+						t.Errorf("%d requests, want 2", n)
+					}
+				})
+			}
+			t.Run("no usage reported", func(t *testing.T) {
+				fake := openaitest.NewServer(t)
+				fake.Push(openaitest.Reply{Text: "local model", NoUsage: true})
+				res, _, err := collect(t, newProvider(t, api, fake), &engram.ModelRequest{Model: "llama", Input: []*engram.Item{user("x")}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if res.Usage != (engram.Usage{}) || res.Output[0].Text() != "local model" {
+					t.Errorf("usage %+v output %+v, want zero usage", res.Usage, res.Output[0])
+				}
+			})
+			t.Run("single tool call, arguments in fragments", func(t *testing.T) {
+				fake := openaitest.NewServer(t)
+				fake.Push(openaitest.Reply{ToolCalls: []openaitest.ToolCall{{CallID: "call_1", Name: "log_inspection", Arguments: `{"hive": 2, "queen_seen": true, "notes": "calm"}`}}})
+				res, evs, err := collect(t, newProvider(t, api, fake), &engram.ModelRequest{Model: "gpt-fake", Input: []*engram.Item{user("log it")}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				checkOrder(t, evs)
+				fragments := 0
+				for _, ev := range evs {
+					if ev.Type == engram.ModelArgumentsDelta {
+						fragments++
+					}
+				}
+				want := `{"hive": 2, "queen_seen": true, "notes": "calm"}`
+				if fragments < 2 || deltas(evs, engram.ModelArgumentsDelta) != want {
+					t.Errorf("%d fragments adding up to %q", fragments, deltas(evs, engram.ModelArgumentsDelta))
+				}
+				var call *engram.Item
+				for _, it := range res.Output {
+					if it.Type == engram.ItemFunctionCall {
+						call = it
+					}
+				}
+				if call == nil || call.CallID != "call_1" || call.Name != "log_inspection" || call.Arguments != want || call.Status != engram.StatusCompleted || res.StopReason != engram.StopToolCalls {
+					t.Errorf("call %+v stop %s", call, res.StopReason)
+				}
+				if evs[0].Item == nil || (evs[0].Item.Type == engram.ItemFunctionCall && evs[0].Item.CallID != "call_1") {
+					t.Errorf("first event %+v", evs[0])
+				}
+			})
+			t.Run("cancel mid-stream", func(t *testing.T) {
+				fake := openaitest.NewServer(t)
+				fake.Push(openaitest.Reply{Text: "slow stream", Stall: 10 * time.Second})
+				ctx, cancel := context.WithCancel(context.Background())
+				var evs []engram.ModelEvent
+				_, err := newProvider(t, api, fake).Generate(ctx, &engram.ModelRequest{Model: "gpt-fake", Input: []*engram.Item{user("x")}}, func(ev engram.ModelEvent) {
+					evs = append(evs, ev)
+					if ev.Type == engram.ModelTextDelta {
+						cancel() // the caller leaves while the model is talking
+					}
+				})
+				if err != context.Canceled {
+					t.Fatalf("err = %v, want context.Canceled", err)
+				}
+			})
 			t.Run("cancel", func(t *testing.T) {
 				fake := openaitest.NewServer(t)
 				fake.Push(openaitest.Reply{Text: "slow", Delay: 10 * time.Second})

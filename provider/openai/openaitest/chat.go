@@ -33,13 +33,17 @@ func chatObject(r Reply) map[string]any {
 		}
 		msg["tool_calls"] = calls
 	}
+	var usage any
+	if !r.NoUsage {
+		usage = chatUsage(r.Usage)
+	}
 	return map[string]any{"id": newID("chatcmpl"), "object": "chat.completion", "created": 1760000000, "model": "gpt-fake",
-		"choices": []any{map[string]any{"index": 0, "message": msg, "finish_reason": finishReason(r), "logprobs": nil}}, "usage": chatUsage(r.Usage)}
+		"choices": []any{map[string]any{"index": 0, "message": msg, "finish_reason": finishReason(r), "logprobs": nil}}, "usage": usage}
 }
 
 // streamChat writes chunks as OpenAI does, ending with a usage chunk (when
 // asked for) and [DONE].
-func (s *Server) streamChat(w http.ResponseWriter, r Reply) {
+func streamChat(w http.ResponseWriter, req *http.Request, r Reply) {
 	w.Header().Set("Content-Type", "text/event-stream")
 	id := newID("chatcmpl")
 	send := func(choice map[string]any, usage any) {
@@ -47,8 +51,8 @@ func (s *Server) streamChat(w http.ResponseWriter, r Reply) {
 		if choice != nil {
 			chunk["choices"] = []any{choice}
 		}
-		if usage != nil {
-			chunk["usage"] = usage
+		if !r.NoUsage {
+			chunk["usage"] = usage // null on every chunk but the last, as OpenAI sends
 		}
 		data, _ := json.Marshal(chunk)
 		fmt.Fprintf(w, "data: %s\n\n", data)
@@ -59,6 +63,8 @@ func (s *Server) streamChat(w http.ResponseWriter, r Reply) {
 	send(map[string]any{"index": 0, "delta": map[string]any{"role": "assistant", "content": ""}, "finish_reason": nil}, nil)
 	for _, chunk := range split(r.Text) {
 		send(map[string]any{"index": 0, "delta": map[string]any{"content": chunk}, "finish_reason": nil}, nil)
+		stall(req, r)
+		r.Stall = 0
 		if r.Truncate {
 			return
 		}
@@ -73,6 +79,8 @@ func (s *Server) streamChat(w http.ResponseWriter, r Reply) {
 		return
 	}
 	send(map[string]any{"index": 0, "delta": map[string]any{}, "finish_reason": finishReason(r)}, nil)
-	send(nil, chatUsage(r.Usage))
+	if !r.NoUsage {
+		send(nil, chatUsage(r.Usage))
+	}
 	fmt.Fprint(w, "data: [DONE]\n\n")
 }

@@ -24,10 +24,16 @@ type Reply struct {
 	Usage      *Usage
 	Status     int    // non-zero and not 200: answer with this error status
 	Body       string // raw body instead of a stream (garbage tests)
-	RetryAfter string // Retry-After header, with Status 429/503
-	Truncate   bool   // end the stream before its completion event
-	Incomplete string // end as incomplete with this reason (e.g. max_output_tokens)
-	Delay      time.Duration
+	RetryAfter string // Retry-After header (seconds), with Status 429/503
+	// RetryAfterMS is OpenAI's retry-after-ms header, which clients prefer.
+	RetryAfterMS string
+	Truncate     bool          // end the stream before its completion event
+	Incomplete   string        // end as incomplete with this reason (e.g. max_output_tokens)
+	NoUsage      bool          // report no usage, as Ollama and vLLM may
+	ContentType  string        // with Body: its Content-Type (default text/event-stream)
+	Hangup       bool          // close the connection without answering
+	Delay        time.Duration // before answering at all
+	Stall        time.Duration // after the first delta of a stream
 }
 
 // ToolCall is a scripted function call.
@@ -84,12 +90,19 @@ func (s *Server) next(body []byte, path string, h http.Header) Reply {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.requests = append(s.requests, Recorded{Path: path, Body: body, Header: h.Clone()})
+	r := Reply{Text: "echo: " + lastUserText(body)}
 	if len(s.queue) > 0 {
-		r := s.queue[0]
+		r = s.queue[0]
 		s.queue = s.queue[1:]
-		return r
 	}
-	return Reply{Text: "echo: " + lastUserText(body)}
+	// OpenAI always names its calls; so does the fake when the script does not.
+	r.ToolCalls = append([]ToolCall(nil), r.ToolCalls...)
+	for i := range r.ToolCalls {
+		if r.ToolCalls[i].CallID == "" {
+			r.ToolCalls[i].CallID = newID("call")
+		}
+	}
+	return r
 }
 
 // lastUserText finds the last user message of either API's request.
@@ -143,13 +156,16 @@ func writeError(w http.ResponseWriter, status int, typ, code, msg string) {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
-	if !strings.HasPrefix(r.Header.Get("Authorization"), "Bearer ") {
+	if key, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); !ok || strings.TrimSpace(key) == "" {
 		writeError(w, 401, "invalid_request_error", "invalid_api_key", "You didn't provide an API key.")
 		return
 	}
 	body, _ := io.ReadAll(r.Body)
 	var head struct {
-		Stream bool `json:"stream"`
+		Stream        bool `json:"stream"`
+		StreamOptions struct {
+			IncludeUsage bool `json:"include_usage"`
+		} `json:"stream_options"`
 	}
 	if err := json.Unmarshal(body, &head); err != nil {
 		writeError(w, 400, "invalid_request_error", "invalid_json", "We could not parse the JSON body of your request.")
@@ -163,8 +179,17 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if reply.Hangup {
+		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+			conn.Close()
+		}
+		return
+	}
 	if reply.RetryAfter != "" {
 		w.Header().Set("Retry-After", reply.RetryAfter)
+	}
+	if reply.RetryAfterMS != "" {
+		w.Header().Set("Retry-After-Ms", reply.RetryAfterMS)
 	}
 	if reply.Status != 0 && reply.Status != 200 {
 		typ := "server_error"
@@ -175,26 +200,47 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if reply.Body != "" {
-		w.Header().Set("Content-Type", "text/event-stream")
+		if reply.ContentType == "" {
+			reply.ContentType = "text/event-stream"
+		}
+		w.Header().Set("Content-Type", reply.ContentType)
 		io.WriteString(w, reply.Body)
 		return
 	}
 	switch r.URL.Path {
 	case "/v1/responses":
 		if head.Stream {
-			s.streamResponse(w, reply)
+			streamResponse(w, r, reply)
 		} else {
 			w.Header().Set("Content-Type", "application/json")
-			json.NewEncoder(w).Encode(responseObject(reply, "completed"))
+			status := "completed"
+			if reply.Incomplete != "" {
+				status = "incomplete"
+			}
+			json.NewEncoder(w).Encode(responseObject(reply, status))
 		}
 	case "/v1/chat/completions":
 		if head.Stream {
-			s.streamChat(w, reply)
+			if !head.StreamOptions.IncludeUsage {
+				reply.NoUsage = true // OpenAI sends the usage chunk only when asked
+			}
+			streamChat(w, r, reply)
 		} else {
 			w.Header().Set("Content-Type", "application/json")
 			json.NewEncoder(w).Encode(chatObject(reply))
 		}
 	default:
 		writeError(w, 404, "invalid_request_error", "unknown_url", "Invalid URL (POST "+r.URL.Path+")")
+	}
+}
+
+// stall pauses a stream after its first delta, for timeouts mid-stream.
+func stall(req *http.Request, r Reply) {
+	if r.Stall <= 0 {
+		return
+	}
+	select {
+	case <-time.After(r.Stall):
+	case <-req.Context().Done():
 	}
 }

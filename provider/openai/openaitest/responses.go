@@ -54,7 +54,9 @@ func responseObject(r Reply, status string) map[string]any {
 			out[i] = it
 		}
 		resp["output"] = out
-		resp["usage"] = usageObject(r.Usage)
+		if !r.NoUsage {
+			resp["usage"] = usageObject(r.Usage)
+		}
 	}
 	if status == "incomplete" {
 		resp["incomplete_details"] = map[string]any{"reason": r.Incomplete}
@@ -63,7 +65,7 @@ func responseObject(r Reply, status string) map[string]any {
 }
 
 // streamResponse writes the Responses event sequence OpenAI sends.
-func (s *Server) streamResponse(w http.ResponseWriter, r Reply) {
+func streamResponse(w http.ResponseWriter, req *http.Request, r Reply) {
 	w.Header().Set("Content-Type", "text/event-stream")
 	seq := 0
 	send := func(ev map[string]any) {
@@ -86,6 +88,8 @@ func (s *Server) streamResponse(w http.ResponseWriter, r Reply) {
 			send(map[string]any{"type": "response.content_part.added", "output_index": i, "item_id": id, "content_index": 0, "part": map[string]any{"type": "output_text", "text": "", "annotations": []any{}, "logprobs": []any{}}})
 			for _, chunk := range split(text) {
 				send(map[string]any{"type": "response.output_text.delta", "output_index": i, "item_id": id, "content_index": 0, "delta": chunk, "logprobs": []any{}})
+				stall(req, r)
+				r.Stall = 0
 				if r.Truncate {
 					return
 				}
