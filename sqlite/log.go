@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"math"
+	"slices"
 
 	"github.com/engram-run/engram"
 )
@@ -331,34 +333,36 @@ func (db *DB) DeleteItem(ctx context.Context, projectID, conversationID, itemID 
 
 // RecentItems implements engram.Store.
 func (db *DB) RecentItems(ctx context.Context, projectID, conversationID string, maxItems, maxTokens int) ([]*engram.Item, error) {
-	c, err := getConversation(ctx, db.r, projectID, conversationID)
-	if err != nil {
+	// Only the fork link is needed: the first read is bounded by the
+	// conversation's own items, each later one by a fork point.
+	var forkOf string
+	var forkSeq int64
+	err := db.r.QueryRowContext(ctx, `SELECT fork_of, fork_seq FROM conversations WHERE project_id = ? AND id = ? AND deleted = 0`, projectID, conversationID).Scan(&forkOf, &forkSeq)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("conversation", conversationID)
+	} else if err != nil {
 		return nil, err
 	}
 	var newestFirst []*engram.Item
 	sum := 0
-	upper := c.LastSeq
+	convID, upper := conversationID, int64(math.MaxInt64)
 	for {
-		full, err := db.readBack(ctx, c.ID, upper, maxItems-len(newestFirst), maxTokens, &sum, &newestFirst)
+		full, err := db.readBack(ctx, convID, upper, maxItems-len(newestFirst), maxTokens, &sum, &newestFirst)
 		if err != nil {
 			return nil, err
 		}
-		if full || c.ForkOf == "" || len(newestFirst) >= maxItems {
+		if full || forkOf == "" {
 			break
 		}
 		// Continue into the parent's log below the fork point. A deleted
 		// parent still lends its history to its forks.
-		upper = min(upper, c.ForkSeq)
-		c, err = scanConversation(db.r.QueryRowContext(ctx, `SELECT `+convColumns+` FROM conversations WHERE project_id = ? AND id = ?`, projectID, c.ForkOf))
-		if err != nil {
+		convID, upper = forkOf, min(upper, forkSeq)
+		if err := db.r.QueryRowContext(ctx, `SELECT fork_of, fork_seq FROM conversations WHERE project_id = ? AND id = ?`, projectID, convID).Scan(&forkOf, &forkSeq); err != nil {
 			return nil, err
 		}
 	}
-	out := make([]*engram.Item, len(newestFirst))
-	for i, it := range newestFirst {
-		out[len(out)-1-i] = it
-	}
-	return out, nil
+	slices.Reverse(newestFirst)
+	return newestFirst, nil
 }
 
 // readBack reads c's items at or below seq upper, newest first, adding them

@@ -55,8 +55,12 @@ func (db *DB) CreateResponse(ctx context.Context, r *engram.Response, input []*e
 			return err
 		}
 		r.LastSeq = last
+		// The response's items all come after the tip of the log before its
+		// input, which may be past r.BaseSeq on a visible conversation:
+		// reading from there reads only the response's own turn.
+		start := last - int64(len(input))
 		_, err = tx.ExecContext(ctx, `INSERT INTO responses (id, project_id, conversation_id, status, created_at, base_seq, last_seq, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-			r.ID, r.ProjectID, r.ConversationID, r.Status, r.CreatedAt, r.BaseSeq, r.LastSeq, body)
+			r.ID, r.ProjectID, r.ConversationID, r.Status, r.CreatedAt, start, r.LastSeq, body)
 		return err
 	})
 }
@@ -97,8 +101,8 @@ func (db *DB) FinishResponse(ctx context.Context, r *engram.Response, output []*
 // GetResponse implements engram.Store.
 func (db *DB) GetResponse(ctx context.Context, projectID, id string) (*engram.Response, error) {
 	var body []byte
-	var lastSeq int64
-	err := db.r.QueryRowContext(ctx, `SELECT body, last_seq FROM responses WHERE project_id = ? AND id = ? AND deleted = 0`, projectID, id).Scan(&body, &lastSeq)
+	var startSeq, lastSeq int64
+	err := db.r.QueryRowContext(ctx, `SELECT body, base_seq, last_seq FROM responses WHERE project_id = ? AND id = ? AND deleted = 0`, projectID, id).Scan(&body, &startSeq, &lastSeq)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("response", id)
 	} else if err != nil {
@@ -109,7 +113,7 @@ func (db *DB) GetResponse(ctx context.Context, projectID, id string) (*engram.Re
 		return nil, err
 	}
 	r.Output, err = scanItems(db.r.QueryContext(ctx, `SELECT `+itemColumns+` FROM items WHERE conversation_id = ? AND seq > ? AND seq <= ? AND response_id = ? AND origin = 'output' ORDER BY seq`,
-		r.ConversationID, r.BaseSeq, lastSeq, id))
+		r.ConversationID, startSeq, lastSeq, id))
 	if r.Output == nil {
 		r.Output = []*engram.Item{}
 	}
