@@ -143,11 +143,28 @@ func (db *DB) Close() error {
 
 // Checkpoint folds the write-ahead log into the database file and
 // truncates the log.
+// SQLite reports a checkpoint that readers kept from finishing as "busy"
+// rather than as an error, so it is tried again for a while.
 func (db *DB) Checkpoint(ctx context.Context) error {
 	db.wmu.Lock()
 	defer db.wmu.Unlock()
-	_, err := db.wconn.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)")
-	return err
+	for attempt := 0; ; attempt++ {
+		var busy, logPages, done int
+		if err := db.wconn.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logPages, &done); err != nil {
+			return err
+		}
+		if busy == 0 {
+			return nil
+		}
+		if attempt == 50 {
+			return fmt.Errorf("checkpoint: readers kept the log busy")
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // Ping checks that the database answers.
