@@ -51,9 +51,6 @@ type Store interface {
 	// maxTokens (0: no token limit). The newest item is always returned. It
 	// reads only what it returns, so its cost does not grow with the log.
 	RecentItems(ctx context.Context, projectID, conversationID string, maxItems, maxTokens int) ([]*Item, error)
-	// ConversationTokens is the sum of Tokens over a conversation's undeleted
-	// items, forks followed: what a stateless client would resend.
-	ConversationTokens(ctx context.Context, projectID, conversationID string) (int, error)
 
 	// Responses. CreateResponse stores r and appends its input items to
 	// r.ConversationID in one transaction. FinishResponse appends the output

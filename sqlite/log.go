@@ -391,12 +391,3 @@ func (db *DB) readBack(ctx context.Context, convID string, upper int64, limit, m
 	}
 	return n == limit, rows.Err()
 }
-
-// ConversationTokens implements engram.Store.
-func (db *DB) ConversationTokens(ctx context.Context, projectID, conversationID string) (int, error) {
-	c, err := getConversation(ctx, db.r, projectID, conversationID)
-	if err != nil {
-		return 0, err
-	}
-	return int(c.Tokens), nil
-}
