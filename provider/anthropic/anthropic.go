@@ -10,9 +10,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"math"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -20,6 +18,7 @@ import (
 	"github.com/anthropics/anthropic-sdk-go/option"
 	"github.com/anthropics/anthropic-sdk-go/packages/ssestream"
 	"github.com/engram-run/engram"
+	"github.com/engram-run/engram/provider"
 )
 
 // Config configures the Anthropic upstream.
@@ -134,53 +133,14 @@ func (p *Provider) upstreamError(ctx, callCtx context.Context, err error) error 
 }
 
 // giveUpOnLongRetryAfter stops the SDK's retries when the upstream asks for
-// a wait that outlasts the call's deadline: the SDK would sleep the whole
-// wait and the call would end as a timeout, long after it could have ended
-// as what it is, a rate limit. x-should-retry is the SDK's own switch for
-// this.
+// a wait that outlasts the call's deadline (see provider.HopelessRetry);
+// x-should-retry is the SDK's own switch for that.
 func giveUpOnLongRetryAfter(req *http.Request, next option.MiddlewareNext) (*http.Response, error) {
 	res, err := next(req)
-	if err != nil || res == nil {
-		return res, err
-	}
-	wait, ok := retryAfter(res.Header, time.Now())
-	if !ok {
-		return res, nil
-	}
-	if deadline, has := req.Context().Deadline(); has && time.Now().Add(wait).After(deadline) {
+	if err == nil && provider.HopelessRetry(req, res) {
 		res.Header.Set("X-Should-Retry", "false")
 	}
-	return res, nil
-}
-
-// retryAfter reads the wait an upstream asks for, as the SDK does:
-// retry-after-ms first, then retry-after in seconds or as an HTTP date. A
-// wait is never negative.
-func retryAfter(h http.Header, now time.Time) (time.Duration, bool) {
-	if ms, err := strconv.ParseFloat(h.Get("Retry-After-Ms"), 64); err == nil {
-		return durationOf(ms, time.Millisecond), true
-	}
-	v := h.Get("Retry-After")
-	if s, err := strconv.ParseFloat(v, 64); err == nil {
-		return durationOf(s, time.Second), true
-	}
-	if t, err := time.Parse(time.RFC1123, v); err == nil {
-		return max(0, t.Sub(now)), true
-	}
-	return 0, false
-}
-
-// durationOf converts n units to a duration, saturating instead of
-// overflowing on absurd values.
-func durationOf(n float64, unit time.Duration) time.Duration {
-	d := n * float64(unit)
-	switch {
-	case math.IsNaN(d) || d < 0:
-		return 0
-	case d > float64(365*24*time.Hour):
-		return 365 * 24 * time.Hour
-	}
-	return time.Duration(d)
+	return res, err
 }
 
 // errorMessage reads Anthropic's {"type":"error","error":{"type","message"}}.

@@ -10,10 +10,10 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/engram-run/engram"
+	"github.com/engram-run/engram/provider"
 	sdk "github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
 	"github.com/openai/openai-go/v3/packages/ssestream"
@@ -146,31 +146,10 @@ func (p *Provider) upstreamError(ctx, callCtx context.Context, err error) error 
 // it is really the upstream's rate limit (or outage), now.
 func noHopelessRetry(req *http.Request, next option.MiddlewareNext) (*http.Response, error) {
 	res, err := next(req)
-	if err != nil || res.StatusCode < 400 {
-		return res, err
-	}
-	deadline, ok := req.Context().Deadline()
-	if wait, given := retryAfter(res.Header); ok && given && time.Now().Add(wait).After(deadline) {
+	if err == nil && provider.HopelessRetry(req, res) {
 		res.Header.Set("X-Should-Retry", "false")
 	}
 	return res, err
-}
-
-// retryAfter reads the wait an upstream asks for: retry-after-ms (OpenAI's)
-// or Retry-After in seconds or as a date.
-func retryAfter(h http.Header) (time.Duration, bool) {
-	const forever = 1e6 // seconds; more would overflow a Duration
-	if ms, err := strconv.ParseFloat(h.Get("Retry-After-Ms"), 64); err == nil && ms >= 0 {
-		return time.Duration(min(ms/1000, forever) * float64(time.Second)), true
-	}
-	v := h.Get("Retry-After")
-	if s, err := strconv.ParseFloat(v, 64); err == nil && s >= 0 {
-		return time.Duration(min(s, forever) * float64(time.Second)), true
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return time.Until(t), true
-	}
-	return 0, false
 }
 
 // streamBroken is the error of a stream that is malformed or ends early.
