@@ -102,34 +102,14 @@ func (p *Provider) Generate(ctx context.Context, req *engram.ModelRequest, emit 
 	return res, nil
 }
 
-// upstreamError maps a failed call to the domain, as the openai provider
-// does: the caller's cancellation passes as it is, our own deadline (callCtx)
-// is EUpstreamTimeout, 429 after retries ERateLimited, anything else
-// EUpstream. The contexts decide rather than err's chain, because a body read
-// cut by a deadline does not always say why.
+// upstreamError maps a failed call to the domain (see provider.CallError).
 func (p *Provider) upstreamError(ctx, callCtx context.Context, err error) error {
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	if callCtx.Err() != nil {
-		return engram.Errorf(engram.EUpstreamTimeout, "%s did not answer within %s", p.cfg.Name, p.cfg.Timeout)
-	}
+	status, msg := 0, ""
 	var apiErr *anthropic.Error
 	if errors.As(err, &apiErr) {
-		msg := errorMessage(apiErr.RawJSON())
-		if msg == "" {
-			msg = http.StatusText(apiErr.StatusCode)
-		}
-		if apiErr.StatusCode == http.StatusTooManyRequests {
-			return engram.Errorf(engram.ERateLimited, "%s is rate limiting requests: %s", p.cfg.Name, msg)
-		}
-		return engram.Errorf(engram.EUpstream, "%s answered %d: %s", p.cfg.Name, apiErr.StatusCode, msg)
+		status, msg = apiErr.StatusCode, errorMessage(apiErr.RawJSON())
 	}
-	var e *engram.Error
-	if errors.As(err, &e) {
-		return e
-	}
-	return engram.Errorf(engram.EUpstream, "%s: %v", p.cfg.Name, err)
+	return provider.CallError(ctx, callCtx, p.cfg.Name, p.cfg.Timeout, status, msg, err)
 }
 
 // giveUpOnLongRetryAfter stops the SDK's retries when the upstream asks for

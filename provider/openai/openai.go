@@ -112,33 +112,14 @@ func (p *Provider) Generate(ctx context.Context, req *engram.ModelRequest, emit 
 	return res, nil
 }
 
-// upstreamError maps a failed call to the domain: the caller's own
-// cancellation passes through, our timeout is EUpstreamTimeout, a 429 after
-// retries is ERateLimited, anything else the provider did is EUpstream.
+// upstreamError maps a failed call to the domain (see provider.CallError).
 func (p *Provider) upstreamError(ctx, callCtx context.Context, err error) error {
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	// A read cut by our deadline need not say so in its error.
-	if errors.Is(err, context.DeadlineExceeded) || callCtx.Err() != nil {
-		return engram.Errorf(engram.EUpstreamTimeout, "%s did not answer within %s", p.cfg.Name, p.cfg.Timeout)
-	}
+	status, msg := 0, ""
 	var apiErr *sdk.Error
 	if errors.As(err, &apiErr) {
-		msg := apiErr.Message
-		if msg == "" {
-			msg = http.StatusText(apiErr.StatusCode)
-		}
-		if apiErr.StatusCode == http.StatusTooManyRequests {
-			return engram.Errorf(engram.ERateLimited, "%s is rate limiting requests (after %d retries): %s", p.cfg.Name, p.cfg.MaxRetries, msg)
-		}
-		return engram.Errorf(engram.EUpstream, "%s answered %d: %s", p.cfg.Name, apiErr.StatusCode, msg)
+		status, msg = apiErr.StatusCode, apiErr.Message
 	}
-	var e *engram.Error
-	if errors.As(err, &e) {
-		return e
-	}
-	return engram.Errorf(engram.EUpstream, "%s: %v", p.cfg.Name, err)
+	return provider.CallError(ctx, callCtx, p.cfg.Name, p.cfg.Timeout, status, msg, err)
 }
 
 // noHopelessRetry stops the SDK from sleeping through a Retry-After that
