@@ -50,7 +50,10 @@ type Store interface {
 	// maxItems and stopping before the running sum of Tokens would pass
 	// maxTokens (0: no token limit). The newest item is always returned. It
 	// reads only what it returns, so its cost does not grow with the log.
-	RecentItems(ctx context.Context, projectID, conversationID string, maxItems, maxTokens int) ([]*Item, error)
+	// upTo > 0 reads the log as it stood at that sequence number, ignoring
+	// items appended since (a run builds its window from the state it began
+	// from, whatever a concurrent writer has added); 0 reads to the end.
+	RecentItems(ctx context.Context, projectID, conversationID string, upTo int64, maxItems, maxTokens int) ([]*Item, error)
 
 	// Responses. CreateResponse stores r and appends its input items to
 	// r.ConversationID in one transaction. FinishResponse appends the output

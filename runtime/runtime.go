@@ -161,7 +161,7 @@ func (rt *Runtime) plan(ctx context.Context, projectID string, req *engram.Respo
 		history, ok := rt.windows.get(p.conv, rt.MaxWindowItems, room)
 		if !ok {
 			var err error
-			history, err = rt.Store.RecentItems(ctx, projectID, p.conv.ID, rt.MaxWindowItems, room)
+			history, err = rt.Store.RecentItems(ctx, projectID, p.conv.ID, p.conv.LastSeq, rt.MaxWindowItems, room)
 			if err != nil {
 				return nil, err
 			}

@@ -23,9 +23,9 @@ type countingStore struct {
 	recent atomic.Int64
 }
 
-func (c *countingStore) RecentItems(ctx context.Context, projectID, conversationID string, maxItems, maxTokens int) ([]*engram.Item, error) {
+func (c *countingStore) RecentItems(ctx context.Context, projectID, conversationID string, upTo int64, maxItems, maxTokens int) ([]*engram.Item, error) {
 	c.recent.Add(1)
-	return c.Store.RecentItems(ctx, projectID, conversationID, maxItems, maxTokens)
+	return c.Store.RecentItems(ctx, projectID, conversationID, upTo, maxItems, maxTokens)
 }
 
 func setup(t testing.TB) (*runtime.Runtime, *countingStore, string) {

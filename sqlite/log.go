@@ -332,7 +332,7 @@ func (db *DB) DeleteItem(ctx context.Context, projectID, conversationID, itemID 
 }
 
 // RecentItems implements engram.Store.
-func (db *DB) RecentItems(ctx context.Context, projectID, conversationID string, maxItems, maxTokens int) ([]*engram.Item, error) {
+func (db *DB) RecentItems(ctx context.Context, projectID, conversationID string, upTo int64, maxItems, maxTokens int) ([]*engram.Item, error) {
 	// Only the fork link is needed: the first read is bounded by the
 	// conversation's own items, each later one by a fork point.
 	var forkOf string
@@ -346,6 +346,9 @@ func (db *DB) RecentItems(ctx context.Context, projectID, conversationID string,
 	var newestFirst []*engram.Item
 	sum := 0
 	convID, upper := conversationID, int64(math.MaxInt64)
+	if upTo > 0 {
+		upper = upTo
+	}
 	for {
 		full, err := db.readBack(ctx, convID, upper, maxItems-len(newestFirst), maxTokens, &sum, &newestFirst)
 		if err != nil {

@@ -174,7 +174,7 @@ func BenchmarkTurn(b *testing.B) {
 		if err := db.CreateResponse(ctx, r, in); err != nil {
 			b.Fatal(err)
 		}
-		window, err := db.RecentItems(ctx, c.ProjectID, c.ID, 4096, windowTokens)
+		window, err := db.RecentItems(ctx, c.ProjectID, c.ID, 0, 4096, windowTokens)
 		if err != nil || len(window) != windowTokens/100 {
 			b.Fatal(len(window), err)
 		}
@@ -224,7 +224,7 @@ func BenchmarkHotPath(b *testing.B) {
 	for _, n := range []int{1, 10, 80} {
 		b.Run(fmt.Sprintf("RecentItems/%d", n), func(b *testing.B) {
 			for b.Loop() {
-				if items, err := db.RecentItems(ctx, pid, c.ID, n, 0); err != nil || len(items) != n {
+				if items, err := db.RecentItems(ctx, pid, c.ID, 0, n, 0); err != nil || len(items) != n {
 					b.Fatal(len(items), err)
 				}
 			}

@@ -180,7 +180,7 @@ func testDeletedConversation(t *testing.T, s engram.Store) {
 	_, _, checks["ListItems"] = s.ListItems(ctx, pid, c.ID, engram.Page{})
 	checks["AppendItems"] = s.AppendItems(ctx, pid, c.ID, msgs("c"))
 	checks["DeleteItem"] = s.DeleteItem(ctx, pid, c.ID, items[1].ID)
-	_, checks["RecentItems"] = s.RecentItems(ctx, pid, c.ID, 10, 0)
+	_, checks["RecentItems"] = s.RecentItems(ctx, pid, c.ID, 0, 10, 0)
 	checks["CreateResponse"] = s.CreateResponse(ctx, &engram.Response{ID: engram.NewID("resp"), ProjectID: pid, ConversationID: c.ID, Status: engram.StatusInProgress, BaseSeq: 2}, msgs("d"))
 	checks["ForkConversation"] = s.ForkConversation(ctx, &engram.Conversation{ID: engram.NewID("conv"), ProjectID: pid, ForkOf: c.ID, ForkSeq: 1})
 	for name, err := range checks {
@@ -322,7 +322,7 @@ func testItemDelete(t *testing.T, s engram.Store) {
 	if fmt.Sprint(texts(list)) != "[0 2]" {
 		t.Errorf("listed after deletes: %v", texts(list))
 	}
-	recent, err := s.RecentItems(ctx, pid, c.ID, 10, 0)
+	recent, err := s.RecentItems(ctx, pid, c.ID, 0, 10, 0)
 	must(t, err)
 	if fmt.Sprint(texts(recent)) != "[0 2]" {
 		t.Errorf("recent after deletes: %v", texts(recent))
@@ -365,7 +365,7 @@ func testRecentItems(t *testing.T, s engram.Store) {
 		{100, 1, "[9]"},
 	}
 	for _, tt := range tests {
-		got, err := s.RecentItems(ctx, pid, c.ID, tt.maxItems, tt.maxTokens)
+		got, err := s.RecentItems(ctx, pid, c.ID, 0, tt.maxItems, tt.maxTokens)
 		must(t, err)
 		if fmt.Sprint(texts(got)) != tt.want {
 			t.Errorf("RecentItems(%d, %d) = %v, want %v", tt.maxItems, tt.maxTokens, texts(got), tt.want)
@@ -376,31 +376,43 @@ func testRecentItems(t *testing.T, s engram.Store) {
 			}
 		}
 	}
+	// upTo reads the log as it stood: items after it are not seen, as a
+	// run's window must not see what a concurrent run appended since.
+	got, err := s.RecentItems(ctx, pid, c.ID, items[5].Seq, 3, 0)
+	must(t, err)
+	if fmt.Sprint(texts(got)) != "[3 4 5]" {
+		t.Errorf("RecentItems up to item 5 = %v, want [3 4 5]", texts(got))
+	}
+	got, err = s.RecentItems(ctx, pid, c.ID, items[9].Seq+100, 2, 0)
+	must(t, err)
+	if fmt.Sprint(texts(got)) != "[8 9]" {
+		t.Errorf("RecentItems up to past the end = %v, want [8 9]", texts(got))
+	}
 	must(t, s.DeleteItem(ctx, pid, c.ID, items[8].ID))
 	must(t, s.DeleteItem(ctx, pid, c.ID, items[9].ID))
-	got, err := s.RecentItems(ctx, pid, c.ID, 3, 0)
+	got, err = s.RecentItems(ctx, pid, c.ID, 0, 3, 0)
 	must(t, err)
 	if fmt.Sprint(texts(got)) != "[5 6 7]" {
 		t.Errorf("after deleting 8 and 9: %v", texts(got))
 	}
-	got, err = s.RecentItems(ctx, pid, c.ID, 100, 1)
+	got, err = s.RecentItems(ctx, pid, c.ID, 0, 100, 1)
 	must(t, err)
 	if fmt.Sprint(texts(got)) != "[7]" {
 		t.Errorf("the newest undeleted item always: %v", texts(got))
 	}
 	empty := newConversation(t, s, pid, false)
-	got, err = s.RecentItems(ctx, pid, empty.ID, 10, 0)
+	got, err = s.RecentItems(ctx, pid, empty.ID, 0, 10, 0)
 	must(t, err)
 	if len(got) != 0 {
 		t.Errorf("recent items of an empty log: %v", texts(got))
 	}
-	_, err = s.RecentItems(ctx, pid, "conv_missing", 10, 0)
+	_, err = s.RecentItems(ctx, pid, "conv_missing", 0, 10, 0)
 	wantCode(t, err, engram.ENotFound)
 }
 
 func recent(t *testing.T, s engram.Store, pid, convID string, maxItems, maxTokens int) string {
 	t.Helper()
-	got, err := s.RecentItems(ctx, pid, convID, maxItems, maxTokens)
+	got, err := s.RecentItems(ctx, pid, convID, 0, maxItems, maxTokens)
 	must(t, err)
 	return fmt.Sprint(texts(got))
 }

@@ -34,7 +34,7 @@ func testProjectScoping(t *testing.T, s engram.Store) {
 	_, _, checks["ListItems"] = s.ListItems(ctx, mine, c.ID, engram.Page{})
 	checks["DeleteItem"] = s.DeleteItem(ctx, mine, c.ID, items[0].ID)
 	checks["DeleteItemThroughOwnConversation"] = s.DeleteItem(ctx, mine, own.ID, items[1].ID)
-	_, checks["RecentItems"] = s.RecentItems(ctx, mine, c.ID, 10, 0)
+	_, checks["RecentItems"] = s.RecentItems(ctx, mine, c.ID, 0, 10, 0)
 	checks["ForkConversation"] = s.ForkConversation(ctx, &engram.Conversation{ID: engram.NewID("conv"), ProjectID: mine, ForkOf: c.ID, ForkSeq: 1})
 	_, checks["GetAgent"] = s.GetAgent(ctx, mine, a.ID, 0)
 	_, checks["GetAgentVersion"] = s.GetAgent(ctx, mine, a.ID, 1)
