@@ -6,20 +6,24 @@ import "encoding/json"
 // instructions and tools, and how much context to give it. Every change makes
 // a new version; conversations and responses record the version they used.
 type Agent struct {
-	ID           string            `json:"id"`
-	ProjectID    string            `json:"-"`
-	Name         string            `json:"name"`
-	Version      int               `json:"version"`
-	Description  string            `json:"description,omitempty"`
-	Model        string            `json:"model"`
-	Instructions string            `json:"instructions,omitempty"`
-	Tools        []ToolSpec        `json:"tools,omitempty"`
-	Context      ContextPolicy     `json:"context"`
-	Temperature  *float64          `json:"temperature,omitempty"`
-	MaxToolCalls int               `json:"max_tool_calls,omitempty"`
-	Metadata     map[string]string `json:"metadata,omitempty"`
-	CreatedAt    int64             `json:"created_at"`
-	UpdatedAt    int64             `json:"updated_at"`
+	ID           string        `json:"id"`
+	ProjectID    string        `json:"-"`
+	Name         string        `json:"name"`
+	Version      int           `json:"version"`
+	Description  string        `json:"description,omitempty"`
+	Model        string        `json:"model"`
+	Instructions string        `json:"instructions,omitempty"`
+	Tools        []ToolSpec    `json:"tools,omitempty"`
+	Context      ContextPolicy `json:"context"`
+	Temperature  *float64      `json:"temperature,omitempty"`
+	MaxToolCalls int           `json:"max_tool_calls,omitempty"`
+	Limits       RunLimits     `json:"limits"`
+	// Concurrency is the agent's policy for a conversation that already
+	// has an active response: reject, enqueue (default) or interrupt.
+	Concurrency string            `json:"concurrency,omitempty"`
+	Metadata    map[string]string `json:"metadata,omitempty"`
+	CreatedAt   int64             `json:"created_at"`
+	UpdatedAt   int64             `json:"updated_at"`
 }
 
 // ContextPolicy bounds what is sent to the model on each call.
@@ -31,16 +35,29 @@ type ContextPolicy struct {
 
 // ToolSpec declares a tool a model may call. Type "function" is answered by
 // the client (the response stops with the call); type "builtin" names a tool
-// the server runs itself.
+// the server runs itself; type "http" is a tool the server calls as a
+// webhook: it POSTs the arguments to URL with an Idempotency-Key header and
+// gives the model the answer's body.
 type ToolSpec struct {
-	Type        string          `json:"type"`
-	Name        string          `json:"name"`
-	Description string          `json:"description,omitempty"`
-	Parameters  json.RawMessage `json:"parameters,omitempty"`
-	Strict      *bool           `json:"strict,omitempty"`
+	Type        string            `json:"type"`
+	Name        string            `json:"name"`
+	Description string            `json:"description,omitempty"`
+	Parameters  json.RawMessage   `json:"parameters,omitempty"`
+	Strict      *bool             `json:"strict,omitempty"`
+	URL         string            `json:"url,omitempty"`
+	Headers     map[string]string `json:"headers,omitempty"`
+	// Idempotent declares that calling the tool twice with the same
+	// idempotency key has the effect of calling it once, so a call whose
+	// outcome a crash left unknown may simply be made again. Otherwise a
+	// person decides.
+	Idempotent bool `json:"idempotent,omitempty"`
+	// RequireApproval "always" pauses the run before every call for a
+	// person to approve it; "never" (the default) does not.
+	RequireApproval string `json:"require_approval,omitempty"`
 }
 
 const (
 	ToolFunction = "function"
 	ToolBuiltin  = "builtin"
+	ToolHTTP     = "http"
 )

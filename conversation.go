@@ -42,6 +42,11 @@ const (
 	ItemFunctionCall       = "function_call"
 	ItemFunctionCallOutput = "function_call_output"
 	ItemReasoning          = "reasoning"
+	// A person's approval of a tool call, in the shape of OpenAI's MCP
+	// approvals: the run asks with a request and pauses; the answer is a
+	// response item (as input) or POST /v1/responses/{id}/approvals.
+	ItemApprovalRequest  = "mcp_approval_request"
+	ItemApprovalResponse = "mcp_approval_response"
 )
 
 // Item is one entry of a conversation's log. Its JSON form is OpenAI's item
@@ -64,6 +69,13 @@ type Item struct {
 	// reasoning
 	Summary          []Content `json:"summary,omitempty"`
 	EncryptedContent string    `json:"encrypted_content,omitempty"`
+
+	// mcp_approval_request (Name, Arguments, ServerLabel) and
+	// mcp_approval_response (ApprovalRequestID, Approve, Reason)
+	ServerLabel       string `json:"server_label,omitempty"`
+	ApprovalRequestID string `json:"approval_request_id,omitempty"`
+	Approve           *bool  `json:"approve,omitempty"`
+	Reason            string `json:"reason,omitempty"`
 
 	// Storage: where the item sits in the log and what it cost.
 	ConversationID string `json:"-"`
@@ -141,6 +153,10 @@ func ItemIDPrefix(itemType string) string {
 		return "fco"
 	case ItemReasoning:
 		return "rs"
+	case ItemApprovalRequest:
+		return "mcpr"
+	case ItemApprovalResponse:
+		return "mcpa"
 	}
 	return "item"
 }

@@ -36,6 +36,7 @@ type Response struct {
 	MaxToolCalls       int               `json:"max_tool_calls,omitempty"`
 	ParallelToolCalls  bool              `json:"parallel_tool_calls"`
 	Truncation         string            `json:"truncation,omitempty"`
+	PromptCacheKey     string            `json:"prompt_cache_key,omitempty"`
 	Store              bool              `json:"store"`
 	Background         bool              `json:"background"`
 	User               string            `json:"user,omitempty"`
@@ -50,10 +51,22 @@ type Response struct {
 	// of the same response): the runtime then forks instead.
 	BaseSeq int64 `json:"-"`
 	// LastSeq is the seq of the last item the response appended.
-	LastSeq     int64  `json:"-"`
-	Usage       *Usage `json:"usage,omitempty"`
-	CreatedAt   int64  `json:"created_at"`
-	CompletedAt int64  `json:"completed_at,omitempty"`
+	LastSeq int64 `json:"-"`
+	// Concurrency is what the run did on finding its conversation busy
+	// (ConcurrencyReject, …); Limits bound it (the request's and the
+	// agent's, the tighter of each).
+	Concurrency string    `json:"-"`
+	Limits      RunLimits `json:"-"`
+	// Lease is the worker's claim while the run executes; WakeAt (Unix
+	// seconds) is when a run sleeping in wait_until resumes; StartedAt
+	// (Unix seconds) is when it left the queue.
+	Lease           Lease  `json:"-"`
+	WakeAt          int64  `json:"-"`
+	StartedAt       int64  `json:"-"`
+	CancelRequested bool   `json:"-"`
+	Usage           *Usage `json:"usage,omitempty"`
+	CreatedAt       int64  `json:"created_at"`
+	CompletedAt     int64  `json:"completed_at,omitempty"`
 }
 
 // ResponseError is why a response failed.
@@ -104,6 +117,7 @@ type UsageRecord struct {
 // name (response.created, response.output_text.delta, …); the fields used
 // depend on it. The http layer numbers the events and writes OpenAI's JSON.
 type StreamEvent struct {
+	Seq          int64 // its place in the response's stream, from 0
 	Type         string
 	Response     *Response // response.created, .in_progress, .completed, .failed, .incomplete
 	OutputIndex  int
@@ -117,11 +131,15 @@ type StreamEvent struct {
 
 // Stream event types produced by the runtime.
 const (
-	EventResponseCreated           = "response.created"
-	EventResponseInProgress        = "response.in_progress"
-	EventResponseCompleted         = "response.completed"
-	EventResponseFailed            = "response.failed"
-	EventResponseIncomplete        = "response.incomplete"
+	EventResponseCreated    = "response.created"
+	EventResponseInProgress = "response.in_progress"
+	EventResponseCompleted  = "response.completed"
+	EventResponseFailed     = "response.failed"
+	EventResponseIncomplete = "response.incomplete"
+	// Engram's extensions: a run stopped for a person, and a run cancelled
+	// (OpenAI's API defines neither event).
+	EventResponseRequiresAction    = "response.requires_action"
+	EventResponseCancelled         = "response.cancelled"
 	EventOutputItemAdded           = "response.output_item.added"
 	EventOutputItemDone            = "response.output_item.done"
 	EventContentPartAdded          = "response.content_part.added"
@@ -161,15 +179,44 @@ type ResponseRequest struct {
 	User               string
 	Metadata           map[string]string
 	PromptCacheKey     string
+	Concurrency        string    // Engram extension: reject, enqueue (default) or interrupt
+	Limits             RunLimits // Engram extension
+}
+
+// IsTerminal reports whether a response status is final.
+func IsTerminal(status string) bool {
+	switch status {
+	case StatusCompleted, StatusFailed, StatusCancelled, StatusIncomplete:
+		return true
+	}
+	return false
+}
+
+// RunEnd is what FinishResponse records with a response's final state.
+type RunEnd struct {
+	Output []*Item
+	Usage  []*UsageRecord
+	Step   *Step // the run's last step, saved in the same transaction; may be nil
+	Lease  Lease // the lease the run ends under; zero for a run nobody holds (queued or paused)
+	Events []StoredEvent
 }
 
 // ResponseService runs responses.
 type ResponseService interface {
 	// CreateResponse runs a response to its end (completed, incomplete,
-	// failed, or stopped for client tool calls), calling emit with every
-	// stream event in order when emit is not nil. An error before the run
-	// starts (bad request, unknown ids) is returned as an *Error and nothing
-	// is stored; a failure during the run is recorded in the returned
-	// response (status failed) and also returned as an error.
-	CreateResponse(ctx context.Context, projectID string, req *ResponseRequest, emit func(StreamEvent)) (*Response, error)
+	// failed, cancelled), or until it stops for client tool calls or a
+	// person's approval, calling emit with every stream event in order when
+	// emit is not nil. A background request returns once the run is
+	// stored. An error before the run starts (bad request, unknown ids, a
+	// busy conversation under the reject policy) is returned as an *Error
+	// and nothing is stored; a failure during the run is recorded in the
+	// returned response (status failed) and also returned as an error.
+	CreateResponse(ctx context.Context, projectID string, req *ResponseRequest, emit func(StoredEvent)) (*Response, error)
+	// Stream sends a response's stream events after seq after (-1 for
+	// all), live while it runs, until it ends or pauses.
+	Stream(ctx context.Context, projectID, id string, after int64, send func(StoredEvent) error) error
+	// Cancel asks a response to stop (see RunStore.RequestCancel).
+	Cancel(ctx context.Context, projectID, id string) (*Response, error)
+	// Approve answers one approval request of a paused response.
+	Approve(ctx context.Context, projectID, id string, a Approval) (*Response, error)
 }

@@ -55,11 +55,20 @@ type Store interface {
 	// from, whatever a concurrent writer has added); 0 reads to the end.
 	RecentItems(ctx context.Context, projectID, conversationID string, upTo int64, maxItems, maxTokens int) ([]*Item, error)
 
-	// Responses. CreateResponse stores r and appends its input items to
-	// r.ConversationID in one transaction. FinishResponse appends the output
-	// items, stores r's final state and the usage records in one transaction.
+	// Responses. CreateResponse stores a new run. When r.Status is
+	// in_progress and r.ConversationID has no active run (in_progress,
+	// requires_action or queued), the run starts under r.Lease: its input
+	// is appended to the log in the same transaction. Otherwise it is
+	// stored queued with its input held back, per r.Concurrency: reject
+	// fails with EConflict naming the active run, interrupt also flags the
+	// active runs to cancel. A queued r (background) is always queued.
+	// r.Status says which happened.
+	//
+	// FinishResponse appends the output items, stores r's final state,
+	// the usage records, the last step and the stream events in one
+	// transaction, under end.Lease; a run already ended is EConflict.
 	CreateResponse(ctx context.Context, r *Response, input []*Item) error
-	FinishResponse(ctx context.Context, r *Response, output []*Item, usage []*UsageRecord) error
+	FinishResponse(ctx context.Context, r *Response, end RunEnd) error
 	GetResponse(ctx context.Context, projectID, id string) (*Response, error)
 	DeleteResponse(ctx context.Context, projectID, id string) error
 	ListInputItems(ctx context.Context, projectID, responseID string, page Page) ([]*Item, bool, error)
@@ -67,6 +76,8 @@ type Store interface {
 	// ForkConversation starts a hidden conversation continuing from item
 	// seq of conversation from (see Conversation).
 	ForkConversation(ctx context.Context, c *Conversation) error
+
+	RunStore
 
 	Close() error
 }

@@ -1,6 +1,7 @@
 package http
 
 import (
+	"encoding/json"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -20,6 +21,8 @@ type agentBody struct {
 	Context      *engram.ContextPolicy `json:"context"`
 	Temperature  *float64              `json:"temperature"`
 	MaxToolCalls *int                  `json:"max_tool_calls"`
+	Limits       *json.RawMessage      `json:"limits"`
+	Concurrency  *string               `json:"concurrency"`
 	Metadata     *map[string]string    `json:"metadata"`
 }
 
@@ -44,8 +47,12 @@ func (b *agentBody) apply(a *engram.Agent) error {
 	}
 	if b.Tools != nil {
 		for i, t := range *b.Tools {
-			if (t.Type != engram.ToolFunction && t.Type != engram.ToolBuiltin) || t.Name == "" {
-				return engram.ParamErrorf(engram.EInvalid, "tools["+strconv.Itoa(i)+"]", "A tool needs a 'name' and a 'type' of 'function' or 'builtin'.")
+			param := "tools[" + strconv.Itoa(i) + "]"
+			if (t.Type != engram.ToolFunction && t.Type != engram.ToolBuiltin && t.Type != engram.ToolHTTP) || t.Name == "" {
+				return engram.ParamErrorf(engram.EInvalid, param, "A tool needs a 'name' and a 'type' of 'function', 'builtin' or 'http'.")
+			}
+			if err := openai.CheckToolSpec(t, param); err != nil {
+				return err
 			}
 		}
 		a.Tools = *b.Tools
@@ -61,6 +68,19 @@ func (b *agentBody) apply(a *engram.Agent) error {
 	}
 	if b.MaxToolCalls != nil {
 		a.MaxToolCalls = *b.MaxToolCalls
+	}
+	if b.Limits != nil {
+		l, err := openai.DecodeLimits(*b.Limits, "limits")
+		if err != nil {
+			return err
+		}
+		a.Limits = l
+	}
+	if b.Concurrency != nil {
+		if err := openai.CheckConcurrency(*b.Concurrency, "concurrency"); err != nil {
+			return err
+		}
+		a.Concurrency = *b.Concurrency
 	}
 	if b.Metadata != nil {
 		a.Metadata = *b.Metadata

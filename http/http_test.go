@@ -12,9 +12,11 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/engram-run/engram"
 	enghttp "github.com/engram-run/engram/http"
+	"github.com/engram-run/engram/http/openai"
 	"github.com/engram-run/engram/provider"
 	"github.com/engram-run/engram/provider/scripted"
 	"github.com/engram-run/engram/runtime"
@@ -39,6 +41,12 @@ func newEnv(t *testing.T) *env {
 	}
 	t.Cleanup(func() { db.Close() })
 	rt := runtime.New(db, provider.NewRegistry(scripted.New()), tool.Builtins(), nil)
+	rt.EncodeEvent = func(ev engram.StreamEvent) []byte { return openai.EncodeEvent(int(ev.Seq), ev) }
+	rt.PollInterval = 20 * time.Millisecond
+	if err := rt.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(rt.Stop)
 	api := &enghttp.Server{Store: db, Responses: rt, MaxBodyBytes: 64 << 10, ValidateAgent: rt.ValidateAgent,
 		Ready: func(ctx context.Context) error { return db.Ping(ctx) }}
 	e := &env{srv: httptest.NewServer(api.Handler()), store: db, keys: map[string]string{}}

@@ -3,6 +3,7 @@ package http
 import (
 	"fmt"
 	"net/http"
+	"strconv"
 
 	"github.com/engram-run/engram"
 	"github.com/engram-run/engram/http/openai"
@@ -23,10 +24,6 @@ func (s *Server) createResponse(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if req.Background {
-		s.fail(w, r, engram.ParamErrorf(engram.EUnsupported, "background", "Background responses are not available in this version of Engram; run the response in the foreground."))
-		return
-	}
 	pid := keyOf(r).ProjectID
 	if !req.Stream {
 		resp, err := s.Responses.CreateResponse(r.Context(), pid, req, nil)
@@ -37,31 +34,45 @@ func (s *Server) createResponse(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, openai.EncodeResponse(resp))
 		return
 	}
-
-	// Streaming: headers go out with the first event, so that a request
-	// refused before the run starts still gets a plain JSON error.
-	flusher, _ := w.(http.Flusher)
-	seq := 0
-	emit := func(ev engram.StreamEvent) {
-		if seq == 0 {
-			h := w.Header()
-			h.Set("Content-Type", "text/event-stream")
-			h.Set("Cache-Control", "no-cache")
-			h.Set("Connection", "keep-alive")
-			h.Set("X-Accel-Buffering", "no")
-			w.WriteHeader(http.StatusOK)
-		}
-		fmt.Fprintf(w, "event: %s\ndata: %s\n\n", ev.Type, openai.EncodeEvent(seq, ev))
-		seq++
-		if flusher != nil {
-			flusher.Flush()
-		}
-	}
-	_, err = s.Responses.CreateResponse(r.Context(), pid, req, emit)
-	if err != nil && seq == 0 {
+	sse := newEventWriter(w)
+	_, err = s.Responses.CreateResponse(r.Context(), pid, req, func(ev engram.StoredEvent) { sse.send(ev) })
+	if err != nil && !sse.started {
 		s.fail(w, r, err)
 	}
 	// A failure after the stream began was sent as response.failed.
+}
+
+// eventWriter writes stored stream events as Server-Sent Events. Headers
+// go out with the first event, so that a request refused before its run
+// starts still gets a plain JSON error.
+type eventWriter struct {
+	w       http.ResponseWriter
+	flusher http.Flusher
+	started bool
+}
+
+func newEventWriter(w http.ResponseWriter) *eventWriter {
+	f, _ := w.(http.Flusher)
+	return &eventWriter{w: w, flusher: f}
+}
+
+func (e *eventWriter) send(ev engram.StoredEvent) error {
+	if !e.started {
+		e.started = true
+		h := e.w.Header()
+		h.Set("Content-Type", "text/event-stream")
+		h.Set("Cache-Control", "no-cache")
+		h.Set("Connection", "keep-alive")
+		h.Set("X-Accel-Buffering", "no")
+		e.w.WriteHeader(http.StatusOK)
+	}
+	if _, err := fmt.Fprintf(e.w, "event: %s\ndata: %s\n\n", ev.Type, ev.Data); err != nil {
+		return err
+	}
+	if e.flusher != nil {
+		e.flusher.Flush()
+	}
+	return nil
 }
 
 // response loads a response the request may see.
@@ -77,16 +88,89 @@ func (s *Server) response(r *http.Request) (*engram.Response, error) {
 }
 
 func (s *Server) getResponse(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Query().Get("stream") == "true" {
-		s.fail(w, r, engram.ParamErrorf(engram.EUnsupported, "stream", "Resuming a response's stream is not available in this version of Engram."))
-		return
-	}
 	resp, err := s.response(r)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
+	q := r.URL.Query()
+	if q.Get("stream") != "true" {
+		writeJSON(w, http.StatusOK, openai.EncodeResponse(resp))
+		return
+	}
+	after := int64(-1)
+	if v := q.Get("starting_after"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < -1 {
+			s.fail(w, r, engram.ParamErrorf(engram.EInvalid, "starting_after", "Invalid 'starting_after': expected a sequence number, got '%s'.", v))
+			return
+		}
+		after = n
+	}
+	sse := newEventWriter(w)
+	err = s.Responses.Stream(r.Context(), resp.ProjectID, resp.ID, after, sse.send)
+	if err != nil && !sse.started && r.Context().Err() == nil {
+		s.fail(w, r, err)
+		return
+	}
+	if !sse.started {
+		// Nothing after starting_after: an empty stream, not an error.
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(http.StatusOK)
+	}
+}
+
+func (s *Server) cancelResponse(w http.ResponseWriter, r *http.Request) {
+	resp, err := s.response(r)
+	if err == nil {
+		resp, err = s.Responses.Cancel(r.Context(), resp.ProjectID, resp.ID)
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	writeJSON(w, http.StatusOK, openai.EncodeResponse(resp))
+}
+
+func (s *Server) approveResponse(w http.ResponseWriter, r *http.Request) {
+	body, err := s.readBody(w, r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	a, err := openai.DecodeApproval(body)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	resp, err := s.response(r)
+	if err == nil {
+		k := keyOf(r)
+		a.Decider = k.ID
+		if k.User != "" {
+			a.Decider = "user:" + k.User
+		}
+		resp, err = s.Responses.Approve(r.Context(), resp.ProjectID, resp.ID, a)
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, openai.EncodeResponse(resp))
+}
+
+func (s *Server) listSteps(w http.ResponseWriter, r *http.Request) {
+	resp, err := s.response(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	steps, err := s.Store.ListSteps(r.Context(), resp.ProjectID, resp.ID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, openai.NewList(openai.EncodeSteps(steps), false, func(st openai.Step) string { return strconv.Itoa(st.N) }))
 }
 
 func (s *Server) deleteResponse(w http.ResponseWriter, r *http.Request) {

@@ -24,8 +24,11 @@ func (s *Server) routes() []route {
 		{"GET /openapi.json", "", s.openapi, "This document."},
 
 		// OpenAI Responses.
-		{"POST /v1/responses", inv, s.createResponse, "Create a response (OpenAI Responses API): plain or streamed (stream: true, Server-Sent Events), continuing previous_response_id or a conversation, with any provider. Engram extensions: model \"provider/model\" or \"agent/NAME\", field \"agent\"."},
-		{"GET /v1/responses/{id}", inv, s.getResponse, "Retrieve a response."},
+		{"POST /v1/responses", inv, s.createResponse, "Create a response (OpenAI Responses API): plain or streamed (stream: true, Server-Sent Events), continuing previous_response_id or a conversation, with any provider. Engram extensions: model \"provider/model\" or \"agent/NAME\", field \"agent\", \"concurrency\" (reject, enqueue, interrupt) and \"limits\" (max_steps, max_tool_calls, max_wall_seconds, max_total_tokens). background: true returns at once; the run continues on a worker."},
+		{"GET /v1/responses/{id}", inv, s.getResponse, "Retrieve a response; with stream=true, its stream events as Server-Sent Events (starting_after=N resumes after sequence number N), live while it runs."},
+		{"POST /v1/responses/{id}/cancel", inv, s.cancelResponse, "Cancel a response: a queued one at once, a running one at its next step boundary, a paused one (waiting for approval or a time) at once. The conversation keeps every completed step's items."},
+		{"POST /v1/responses/{id}/approvals", inv, s.approveResponse, "Answer an approval request of a response in requires_action: {approval_request_id, approve, reason}. The run resumes from its journal once every request is answered; a rejection reaches the model as the tool's result."},
+		{"GET /v1/responses/{id}/steps", inv, s.listSteps, "A response's journal: every model call and tool call, with status, idempotency key, output, usage and approvals."},
 		{"DELETE /v1/responses/{id}", inv, s.deleteResponse, "Delete a response (its items stay in their conversation)."},
 		{"GET /v1/responses/{id}/input_items", inv, s.listInputItems, "List a response's input items (after, order desc by default, limit 1-100)."},
 

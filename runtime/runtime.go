@@ -6,8 +6,12 @@ package runtime
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
+	"net/http"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/engram-run/engram"
 	"github.com/engram-run/engram/provider"
@@ -27,10 +31,41 @@ type Runtime struct {
 	MaxToolCalls int
 	// MaxModelCalls bounds the model calls of one response.
 	MaxModelCalls int
+	// MaxSteps bounds the steps of one response when neither the request
+	// nor the agent sets a limit.
+	MaxSteps int
 	// MaxWindowItems bounds the items read for one context window.
 	MaxWindowItems int
 
+	// Node names this process in run leases; it must be stable across
+	// restarts (so a restarted node takes its runs back at once) and
+	// unique among the nodes sharing a store.
+	Node string
+	// LeaseDuration is how long a claim on a run lasts without renewal:
+	// how long a dead node's runs wait before another node resumes them.
+	LeaseDuration time.Duration
+	// PollInterval is how often the pool looks for ready runs it was not
+	// told about (woken sleepers, other nodes' leftovers).
+	PollInterval time.Duration
+	// Workers bounds the runs the pool executes at once.
+	Workers int
+	// CancelWait is how long Cancel waits for a running run to stop.
+	CancelWait time.Duration
+	// EncodeEvent turns a stream event into its wire form, stored and
+	// sent as is when a client resumes a stream.
+	EncodeEvent func(engram.StreamEvent) []byte
+	// HTTPClient makes the calls of HTTP tools.
+	HTTPClient *http.Client
+
 	windows *windowCache
+	broker  *broker
+	live    sync.Map // response id → *run executing here
+	wake    chan struct{}
+
+	mu       sync.Mutex
+	runCtx   context.Context
+	stopRuns context.CancelFunc
+	workers  sync.WaitGroup
 }
 
 // New returns a runtime with default limits.
@@ -39,7 +74,10 @@ func New(store engram.Store, providers *provider.Registry, tools *tool.Registry,
 		logger = slog.New(slog.DiscardHandler)
 	}
 	return &Runtime{Store: store, Providers: providers, Tools: tools, Logger: logger,
-		MaxToolCalls: 32, MaxModelCalls: 64, MaxWindowItems: 4096, windows: newWindowCache(4096)}
+		MaxToolCalls: 32, MaxModelCalls: 64, MaxSteps: 256, MaxWindowItems: 4096,
+		Node: "local", LeaseDuration: 15 * time.Second, PollInterval: time.Second, Workers: 32, CancelWait: 2 * time.Second,
+		EncodeEvent: func(ev engram.StreamEvent) []byte { b, _ := json.Marshal(ev); return b },
+		windows:     newWindowCache(4096), broker: newBroker(), wake: make(chan struct{}, 1)}
 }
 
 var _ engram.ResponseService = (*Runtime)(nil)
@@ -61,12 +99,12 @@ type plan struct {
 }
 
 // CreateResponse implements engram.ResponseService.
-func (rt *Runtime) CreateResponse(ctx context.Context, projectID string, req *engram.ResponseRequest, emit func(engram.StreamEvent)) (*engram.Response, error) {
-	if emit == nil {
-		emit = func(engram.StreamEvent) {}
-	}
+func (rt *Runtime) CreateResponse(ctx context.Context, projectID string, req *engram.ResponseRequest, emit func(engram.StoredEvent)) (*engram.Response, error) {
 	input := req.Input
 	tokens.Stamp(input)
+	if answersApproval(input) {
+		return rt.answerApprovals(ctx, projectID, req, emit)
+	}
 	p, err := rt.plan(ctx, projectID, req)
 	if err != nil {
 		return nil, err
@@ -75,12 +113,102 @@ func (rt *Runtime) CreateResponse(ctx context.Context, projectID string, req *en
 	if err := checkToolOutputs(p.history, input); err != nil {
 		return nil, err
 	}
-	if p.persist {
-		if err := rt.begin(ctx, p, r, input); err != nil {
+	if !p.persist {
+		return rt.execute(rt.newRun(p, r, engram.Lease{}, input, nil, emit), true)
+	}
+	var lease engram.Lease
+	if !req.Background {
+		lease = rt.newLease()
+	}
+	r.Lease = lease
+	if err := rt.begin(ctx, p, r, input); err != nil {
+		return nil, err
+	}
+	if r.Status == engram.StatusQueued || req.Background {
+		// A worker runs it: now (background) or when the conversation's
+		// active run ends.
+		rt.wakePool()
+		if req.Background && !req.Stream {
+			return r, nil
+		}
+		return rt.await(ctx, projectID, r.ID, emit)
+	}
+	return rt.execute(rt.newRun(p, r, lease, input, nil, emit), true)
+}
+
+// await follows a run executing elsewhere (a worker here or another node)
+// until it ends or pauses, passing its events on, and returns it.
+func (rt *Runtime) await(ctx context.Context, projectID, id string, emit func(engram.StoredEvent)) (*engram.Response, error) {
+	err := rt.Stream(ctx, projectID, id, -1, func(ev engram.StoredEvent) error {
+		if emit != nil {
+			emit(ev)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return rt.Store.GetResponse(ctx, projectID, id)
+}
+
+// answersApproval reports whether the input answers approval requests.
+func answersApproval(input []*engram.Item) bool {
+	for _, it := range input {
+		if it.Type == engram.ItemApprovalResponse {
+			return true
+		}
+	}
+	return false
+}
+
+// answerApprovals applies mcp_approval_response input items to the paused
+// run they answer (named by previous_response_id), which then resumes; the
+// call returns that run when it ends or pauses again.
+func (rt *Runtime) answerApprovals(ctx context.Context, projectID string, req *engram.ResponseRequest, emit func(engram.StoredEvent)) (*engram.Response, error) {
+	if req.PreviousResponseID == "" {
+		return nil, engram.ParamErrorf(engram.EInvalid, "previous_response_id",
+			"mcp_approval_response items answer the response that asked: send them with its id as previous_response_id (or use POST /v1/responses/{id}/approvals).")
+	}
+	for _, it := range req.Input {
+		if it.Type != engram.ItemApprovalResponse {
+			return nil, engram.ParamErrorf(engram.EInvalid, "input", "Send mcp_approval_response items on their own; other input (%s) belongs in the next response.", it.Type)
+		}
+		if it.Approve == nil || it.ApprovalRequestID == "" {
+			return nil, engram.ParamErrorf(engram.EInvalid, "input", "An mcp_approval_response needs approval_request_id and approve.")
+		}
+	}
+	prev, err := rt.Store.GetResponse(ctx, projectID, req.PreviousResponseID)
+	if err != nil {
+		return nil, engram.ParamErrorf(engram.ENotFound, "previous_response_id", "Previous response with id '%s' not found.", req.PreviousResponseID)
+	}
+	if req.User != "" && prev.User != "" && req.User != prev.User {
+		return nil, engram.ParamErrorf(engram.ENotFound, "previous_response_id", "Previous response with id '%s' not found.", req.PreviousResponseID)
+	}
+	events, err := rt.Store.ListEvents(ctx, projectID, prev.ID, -1)
+	if err != nil {
+		return nil, err
+	}
+	from := int64(-1)
+	if len(events) > 0 {
+		from = events[len(events)-1].Seq
+	}
+	for _, it := range req.Input {
+		a := engram.Approval{RequestID: it.ApprovalRequestID, Approve: *it.Approve, Comment: it.Reason, Decider: req.User}
+		if _, err := rt.Store.DecideApproval(ctx, projectID, prev.ID, a); err != nil {
 			return nil, err
 		}
 	}
-	return rt.execute(ctx, p, r, input, emit)
+	rt.wakePool()
+	err = rt.Stream(ctx, projectID, prev.ID, from, func(ev engram.StoredEvent) error {
+		if emit != nil {
+			emit(ev)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return rt.Store.GetResponse(ctx, projectID, prev.ID)
 }
 
 // plan resolves agent, model, tools and conversation.
@@ -105,9 +233,13 @@ func (rt *Runtime) plan(ctx context.Context, projectID string, req *engram.Respo
 		if err != nil {
 			return nil, engram.ParamErrorf(engram.ENotFound, "previous_response_id", "Previous response with id '%s' not found.", req.PreviousResponseID)
 		}
-		if r.Status == engram.StatusInProgress || r.Status == engram.StatusQueued {
+		switch r.Status {
+		case engram.StatusInProgress, engram.StatusQueued:
 			return nil, engram.ParamErrorf(engram.EConflict, "previous_response_id",
 				"Previous response '%s' is still %s; continue from it once it has finished.", r.ID, r.Status)
+		case engram.StatusRequiresAction:
+			return nil, engram.ParamErrorf(engram.EConflict, "previous_response_id",
+				"Previous response '%s' is waiting for approval: answer it with mcp_approval_response items (or POST /v1/responses/%s/approvals) first.", r.ID, r.ID)
 		}
 		c, err := rt.Store.GetConversation(ctx, projectID, r.ConversationID)
 		if err != nil {
@@ -161,7 +293,7 @@ func (rt *Runtime) plan(ctx context.Context, projectID string, req *engram.Respo
 		history, ok := rt.windows.get(p.conv, rt.MaxWindowItems, room)
 		if !ok {
 			var err error
-			history, err = rt.Store.RecentItems(ctx, projectID, p.conv.ID, p.conv.LastSeq, rt.MaxWindowItems, room)
+			history, err = rt.Store.RecentItems(ctx, p.projectID, p.conv.ID, p.conv.LastSeq, rt.MaxWindowItems, room)
 			if err != nil {
 				return nil, err
 			}
@@ -233,6 +365,10 @@ func (rt *Runtime) resolveTools(p *plan) error {
 			if s.Name == "" {
 				return engram.ParamErrorf(engram.EInvalid, "tools", "a function tool needs a name")
 			}
+		case engram.ToolHTTP:
+			if s.URL == "" {
+				return engram.ParamErrorf(engram.EInvalid, "tools", "http tool %q needs a url", s.Name)
+			}
 		case engram.ToolBuiltin:
 			t := rt.Tools.Get(s.Name)
 			if t == nil {
@@ -241,6 +377,9 @@ func (rt *Runtime) resolveTools(p *plan) error {
 			spec := t.Spec()
 			if s.Description != "" {
 				spec.Description = s.Description
+			}
+			if s.RequireApproval != "" {
+				spec.RequireApproval = s.RequireApproval
 			}
 			specs[i] = spec
 		default:
@@ -295,6 +434,9 @@ func (p *plan) newResponse() *engram.Response {
 		MaxToolCalls:       req.MaxToolCalls,
 		ParallelToolCalls:  req.ParallelToolCalls == nil || *req.ParallelToolCalls,
 		Truncation:         req.Truncation,
+		PromptCacheKey:     req.PromptCacheKey,
+		Concurrency:        req.Concurrency,
+		Limits:             req.Limits,
 		Store:              p.persist,
 		Background:         req.Background,
 		User:               req.User,
@@ -315,6 +457,12 @@ func (p *plan) newResponse() *engram.Response {
 	if p.conv != nil {
 		r.ConversationID = p.conv.ID
 		r.BaseSeq = p.conv.LastSeq
+	}
+	if r.Concurrency == "" && p.agent != nil {
+		r.Concurrency = p.agent.Concurrency
+	}
+	if r.Concurrency == "" {
+		r.Concurrency = engram.ConcurrencyEnqueue
 	}
 	if p.agent != nil {
 		r.AgentID, r.AgentVersion = p.agent.ID, p.agent.Version
@@ -399,3 +547,49 @@ func toolSchemas(specs []engram.ToolSpec) []engram.ToolSpec {
 	}
 	return out
 }
+
+// planFor rebuilds the plan of a stored run, for a worker that claimed it:
+// the agent version and tools it started with, its log up to its input.
+func (rt *Runtime) planFor(ctx context.Context, r *engram.Response) (*plan, error) {
+	persist := true
+	req := &engram.ResponseRequest{Model: r.Model, Tools: r.Tools, ToolChoice: r.ToolChoice, Temperature: r.Temperature,
+		TopP: r.TopP, MaxOutputTokens: r.MaxOutputTokens, MaxToolCalls: r.MaxToolCalls, Truncation: r.Truncation,
+		Store: &persist, User: r.User, Metadata: r.Metadata, PromptCacheKey: r.PromptCacheKey, Concurrency: r.Concurrency, Limits: r.Limits}
+	if r.Instructions != "" {
+		req.Instructions = &r.Instructions
+	}
+	p := &plan{projectID: r.ProjectID, req: req, persist: true}
+	model := r.Model
+	if r.AgentID != "" {
+		a, err := rt.Store.GetAgent(ctx, r.ProjectID, r.AgentID, r.AgentVersion)
+		if err != nil {
+			return nil, err
+		}
+		p.agent, model = a, a.Model
+	}
+	prov, name, err := rt.Providers.Resolve(model)
+	if err != nil {
+		return nil, err
+	}
+	p.provider, p.model = prov, name
+	if err := rt.resolveTools(p); err != nil {
+		return nil, err
+	}
+	agentBudget := 0
+	if p.agent != nil {
+		agentBudget = p.agent.Context.BudgetTokens
+	}
+	p.budget = inputBudget(p.model, agentBudget, r.MaxOutputTokens)
+	if p.conv, err = rt.Store.GetConversation(ctx, r.ProjectID, r.ConversationID); err != nil {
+		return nil, err
+	}
+	room := max(p.budget-tokens.Stable(p.instructions())-toolTokens(p.tools), 1)
+	history, err := rt.Store.RecentItems(ctx, r.ProjectID, r.ConversationID, r.LastSeq, rt.MaxWindowItems, room)
+	if err != nil {
+		return nil, err
+	}
+	p.history = trimToTurnStart(history)
+	return p, nil
+}
+
+func errorsIsPaused(err error) bool { return errors.Is(err, errPaused) }

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/engram-run/engram"
 	"github.com/engram-run/engram/provider"
@@ -39,7 +40,13 @@ func setup(t testing.TB) (*runtime.Runtime, *countingStore, string) {
 	if err := db.CreateProject(context.Background(), p); err != nil {
 		t.Fatal(err)
 	}
-	return runtime.New(store, provider.NewRegistry(scripted.New()), tool.Builtins(), nil), store, p.ID
+	rt := runtime.New(store, provider.NewRegistry(scripted.New()), tool.Builtins(), nil)
+	rt.PollInterval = 50 * time.Millisecond
+	if err := rt.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(rt.Stop)
+	return rt, store, p.ID
 }
 
 func say(rt *runtime.Runtime, pid, conv, model, text string) (*engram.Response, error) {

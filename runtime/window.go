@@ -77,7 +77,7 @@ func trimToTurnStart(items []*engram.Item) []*engram.Item {
 }
 
 // pairedOnly drops tool calls that have no output in the window and outputs
-// whose call is not in it. Providers refuse either (a call left unanswered
+// whose call is not in it, and approval items. Providers refuse either (a call left unanswered
 // when a response stopped at a limit, or a pair the window cut in two), and
 // neither tells the model anything it can use.
 func pairedOnly(items []*engram.Item) []*engram.Item {
@@ -96,6 +96,8 @@ func pairedOnly(items []*engram.Item) []*engram.Item {
 			return outputs[it.CallID]
 		case engram.ItemFunctionCallOutput:
 			return calls[it.CallID]
+		case engram.ItemApprovalRequest, engram.ItemApprovalResponse:
+			return false // between Engram and a person; the model sees the call's output
 		}
 		return true
 	}

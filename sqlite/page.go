@@ -92,3 +92,50 @@ var (
 	conversationOrder = createdOrder("conversations", "")
 	agentOrder        = createdOrder("agents", "a.")
 )
+
+// pageSlice pages items already in memory (in log order) as pageQuery
+// would page them in SQL.
+func pageSlice(items []*engram.Item, page engram.Page) ([]*engram.Item, bool) {
+	pos := func(id string) int {
+		for i, it := range items {
+			if it.ID == id {
+				return i
+			}
+		}
+		return -1
+	}
+	lo, hi := 0, len(items) // [lo, hi) in log order
+	if page.Desc() {
+		if i := pos(page.After); page.After != "" && i >= 0 {
+			hi = i
+		}
+		if i := pos(page.Before); page.Before != "" && i >= 0 {
+			lo = i + 1
+		}
+	} else {
+		if i := pos(page.After); page.After != "" && i >= 0 {
+			lo = i + 1
+		}
+		if i := pos(page.Before); page.Before != "" && i >= 0 {
+			hi = i
+		}
+	}
+	if lo > hi {
+		lo = hi
+	}
+	rows := slices.Clone(items[lo:hi])
+	backwards := page.Before != "" && page.After == ""
+	if page.Desc() {
+		slices.Reverse(rows)
+	}
+	n := pageLimit(page)
+	more := len(rows) > n
+	if more {
+		if backwards {
+			rows = rows[len(rows)-n:]
+		} else {
+			rows = rows[:n]
+		}
+	}
+	return rows, more
+}

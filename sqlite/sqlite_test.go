@@ -49,7 +49,7 @@ func TestReopen(t *testing.T) {
 		func() error { return db.CreateResponse(ctx, r, nil) },
 		func() error {
 			r.Status = engram.StatusCompleted
-			return db.FinishResponse(ctx, r, []*engram.Item{{Type: engram.ItemMessage, Role: "assistant", Content: []engram.Content{{Type: engram.ContentOutputText, Text: "said"}}, Tokens: 3}}, nil)
+			return db.FinishResponse(ctx, r, engram.RunEnd{Output: []*engram.Item{{Type: engram.ItemMessage, Role: "assistant", Content: []engram.Content{{Type: engram.ContentOutputText, Text: "said"}}, Tokens: 3}}})
 		},
 	} {
 		if err := step(); err != nil {
@@ -181,7 +181,7 @@ func BenchmarkTurn(b *testing.B) {
 		out := []*engram.Item{{Type: engram.ItemMessage, Role: "assistant", Content: []engram.Content{{Type: engram.ContentOutputText, Text: "an answer"}}, Tokens: 100}}
 		r.Status, r.CompletedAt, r.Usage = engram.StatusCompleted, engram.Now(), &engram.Usage{InputTokens: 8000, OutputTokens: 100, TotalTokens: 8100}
 		usage := []*engram.UsageRecord{{ID: engram.NewID("usage"), ResponseID: r.ID, ConversationID: c.ID, Provider: "scripted", Model: "echo", Usage: *r.Usage, CreatedAt: r.CompletedAt}}
-		if err := db.FinishResponse(ctx, r, out, usage); err != nil {
+		if err := db.FinishResponse(ctx, r, engram.RunEnd{Output: out, Usage: usage}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -237,7 +237,7 @@ func BenchmarkHotPath(b *testing.B) {
 			b.StartTimer()
 			r.Status = engram.StatusCompleted
 			out := []*engram.Item{{Type: engram.ItemMessage, Role: "assistant", Content: []engram.Content{{Type: engram.ContentOutputText, Text: "an answer"}}, Tokens: 100}}
-			if err := db.FinishResponse(ctx, r, out, nil); err != nil {
+			if err := db.FinishResponse(ctx, r, engram.RunEnd{Output: out}); err != nil {
 				b.Fatal(err)
 			}
 		}

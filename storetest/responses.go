@@ -49,7 +49,7 @@ func testResponses(t *testing.T, s engram.Store) {
 	r.Usage = &engram.Usage{InputTokens: 20, OutputTokens: 16, TotalTokens: 36, StatelessInputTokens: 20}
 	usage := []*engram.UsageRecord{{ID: engram.NewID("usage"), ProjectID: pid, ResponseID: r.ID, ConversationID: c.ID, Provider: "scripted", Model: "echo",
 		Usage: engram.Usage{InputTokens: 20, OutputTokens: 16}, CreatedAt: engram.Now()}}
-	must(t, s.FinishResponse(ctx, r, out, usage))
+	must(t, s.FinishResponse(ctx, r, engram.RunEnd{Output: out, Usage: usage}))
 	if r.LastSeq != 5 {
 		t.Errorf("last_seq after finish %d, want 5", r.LastSeq)
 	}
@@ -85,7 +85,7 @@ func testResponses(t *testing.T, s engram.Store) {
 	next.PreviousResponseID = r.ID
 	must(t, s.CreateResponse(ctx, next, msgs("q3")))
 	next.Status = engram.StatusCompleted
-	must(t, s.FinishResponse(ctx, next, nil, nil))
+	must(t, s.FinishResponse(ctx, next, engram.RunEnd{}))
 	if next.LastSeq != 6 {
 		t.Errorf("a response without output ends at its input: last_seq %d", next.LastSeq)
 	}
@@ -98,7 +98,7 @@ func testResponses(t *testing.T, s engram.Store) {
 	wantCode(t, s.CreateResponse(ctx, &engram.Response{ID: r.ID, ProjectID: pid, ConversationID: c.ID, BaseSeq: 6, Status: engram.StatusInProgress}, nil), engram.EConflict)
 	_, err = s.GetResponse(ctx, pid, "resp_missing")
 	wantCode(t, err, engram.ENotFound)
-	wantCode(t, s.FinishResponse(ctx, &engram.Response{ID: "resp_missing", ProjectID: pid, ConversationID: c.ID, Status: engram.StatusCompleted}, nil, nil), engram.ENotFound)
+	wantCode(t, s.FinishResponse(ctx, &engram.Response{ID: "resp_missing", ProjectID: pid, ConversationID: c.ID, Status: engram.StatusCompleted}, engram.RunEnd{}), engram.ENotFound)
 	wantCode(t, s.CreateResponse(ctx, newResponse(pid, "conv_missing", 0), msgs("x")), engram.ENotFound)
 
 	must(t, s.DeleteResponse(ctx, pid, r.ID))
@@ -138,7 +138,7 @@ func testResponseFields(t *testing.T, s engram.Store) {
 
 	r.Status, r.IncompleteReason, r.CompletedAt = engram.StatusIncomplete, "max_output_tokens", engram.Now()
 	r.Usage = &engram.Usage{InputTokens: 1, CachedTokens: 2, OutputTokens: 3, ReasoningTokens: 4, TotalTokens: 5, StatelessInputTokens: 6, Estimated: true}
-	must(t, s.FinishResponse(ctx, r, nil, nil))
+	must(t, s.FinishResponse(ctx, r, engram.RunEnd{}))
 	want = *r
 	want.Output = []*engram.Item{}
 	got, err = s.GetResponse(ctx, pid, r.ID)
@@ -150,7 +150,7 @@ func testResponseFields(t *testing.T, s engram.Store) {
 	failed := newResponse(pid, c.ID, 0)
 	must(t, s.CreateResponse(ctx, failed, msgs("boom")))
 	failed.Status, failed.Error = engram.StatusFailed, &engram.ResponseError{Code: "server_error", Message: "the model failed"}
-	must(t, s.FinishResponse(ctx, failed, nil, nil))
+	must(t, s.FinishResponse(ctx, failed, engram.RunEnd{}))
 	got, err = s.GetResponse(ctx, pid, failed.ID)
 	must(t, err)
 	if got.Status != engram.StatusFailed || got.Error == nil || *got.Error != *failed.Error {
@@ -194,26 +194,45 @@ func testResponseBaseSeq(t *testing.T, s engram.Store) {
 	}
 }
 
-// testResponsesShareConversation: two responses on one conversation,
-// interleaved, each keep their own input and output.
+// testResponsesShareConversation: a second response on a busy
+// conversation is queued with its input held back; it starts when the
+// first ends, so the log keeps each turn whole, and items appended through
+// the API in between sit between the turns.
 func testResponsesShareConversation(t *testing.T, s engram.Store) {
 	pid := newProject(t, s)
 	c := newConversation(t, s, pid, false, msgs("before")...)
 	r1, r2 := newResponse(pid, c.ID, 1), newResponse(pid, c.ID, 1)
 	must(t, s.CreateResponse(ctx, r1, msgs("in1")))
 	must(t, s.CreateResponse(ctx, r2, msgs("in2a", "in2b")))
-	r2.Status = engram.StatusCompleted
-	must(t, s.FinishResponse(ctx, r2, []*engram.Item{msg("assistant", "out2")}, nil))
-	must(t, s.AppendItems(ctx, pid, c.ID, msgs("between")))
+	if r1.Status != engram.StatusInProgress || r2.Status != engram.StatusQueued {
+		t.Fatalf("statuses %s and %s, want in_progress and queued", r1.Status, r2.Status)
+	}
+	in, _, err := s.ListInputItems(ctx, pid, r2.ID, engram.Page{Limit: 10})
+	must(t, err)
+	if fmt.Sprint(texts(in)) != "[in2a in2b]" {
+		t.Errorf("a queued response's input items: %v", texts(in))
+	}
+	// The queue does not move while r1 runs.
+	_, err = s.ClaimRun(ctx, engram.Lease{Owner: "w", Until: farFuture}, now(), r2.ID)
+	wantCode(t, err, engram.ENotFound)
 	r1.Status = engram.StatusCompleted
-	must(t, s.FinishResponse(ctx, r1, []*engram.Item{msg("assistant", "out1a"), msg("assistant", "out1b")}, nil))
+	must(t, s.FinishResponse(ctx, r1, engram.RunEnd{Output: []*engram.Item{msg("assistant", "out1a"), msg("assistant", "out1b")}}))
+	must(t, s.AppendItems(ctx, pid, c.ID, msgs("between")))
+	lease := engram.Lease{Owner: "w", Until: farFuture}
+	claimed, err := s.ClaimRun(ctx, lease, now(), "")
+	must(t, err)
+	if claimed.ID != r2.ID || claimed.Status != engram.StatusInProgress || claimed.BaseSeq != 5 || claimed.LastSeq != 7 || claimed.StartedAt == 0 {
+		t.Fatalf("claimed %s %s base %d last %d started %d, want %s in_progress 5 7", claimed.ID, claimed.Status, claimed.BaseSeq, claimed.LastSeq, claimed.StartedAt, r2.ID)
+	}
+	claimed.Status = engram.StatusCompleted
+	must(t, s.FinishResponse(ctx, claimed, engram.RunEnd{Output: []*engram.Item{msg("assistant", "out2")}, Lease: lease}))
 	tests := []struct {
 		r        *engram.Response
 		in, out  string
 		wantLast int64
 	}{
-		{r1, "[in1]", "[out1a out1b]", 8},
-		{r2, "[in2a in2b]", "[out2]", 5},
+		{r1, "[in1]", "[out1a out1b]", 4},
+		{r2, "[in2a in2b]", "[out2]", 8},
 	}
 	for _, tt := range tests {
 		got, err := s.GetResponse(ctx, pid, tt.r.ID)
@@ -224,6 +243,11 @@ func testResponsesShareConversation(t *testing.T, s engram.Store) {
 			t.Errorf("response: input %v output %v last_seq %d, want %v %v %d", texts(in), texts(got.Output), got.LastSeq, tt.in, tt.out, tt.wantLast)
 		}
 	}
+	log, _, err := s.ListItems(ctx, pid, c.ID, engram.Page{Limit: 20})
+	must(t, err)
+	if got := fmt.Sprint(texts(log)); got != "[before in1 out1a out1b between in2a in2b out2]" {
+		t.Errorf("log %s", got)
+	}
 }
 
 func testInputItemPaging(t *testing.T, s engram.Store) {
@@ -233,7 +257,7 @@ func testInputItemPaging(t *testing.T, s engram.Store) {
 	r := newResponse(pid, c.ID, 1)
 	must(t, s.CreateResponse(ctx, r, input))
 	r.Status = engram.StatusCompleted
-	must(t, s.FinishResponse(ctx, r, []*engram.Item{msg("assistant", "out")}, nil))
+	must(t, s.FinishResponse(ctx, r, engram.RunEnd{Output: []*engram.Item{msg("assistant", "out")}}))
 	checkPages(t, itemIDs(input), func(p engram.Page) ([]string, bool, error) {
 		list, more, err := s.ListInputItems(ctx, pid, r.ID, p)
 		for _, it := range list {

@@ -48,7 +48,7 @@ func testProjectScoping(t *testing.T, s engram.Store) {
 	_, _, checks["ListInputItems"] = s.ListInputItems(ctx, mine, r.ID, engram.Page{})
 	finish := *r
 	finish.ProjectID, finish.Status = mine, engram.StatusCompleted
-	checks["FinishResponse"] = s.FinishResponse(ctx, &finish, msgs("out"), nil)
+	checks["FinishResponse"] = s.FinishResponse(ctx, &finish, engram.RunEnd{Output: msgs("out")})
 	checks["CreateResponse"] = s.CreateResponse(ctx, newResponse(mine, c.ID, 2), msgs("in"))
 	checks["RevokeAPIKey"] = s.RevokeAPIKey(ctx, mine, k.ID)
 	for name, err := range checks {
@@ -171,7 +171,7 @@ func testAtomicFinishResponse(t *testing.T, s engram.Store) {
 	must(t, s.CreateResponse(ctx, done, msgs("q0")))
 	done.Status = engram.StatusCompleted
 	used := &engram.UsageRecord{ID: engram.NewID("usage"), ProjectID: pid, ResponseID: done.ID, ConversationID: c.ID, Provider: "scripted", Model: "echo", CreatedAt: engram.Now()}
-	must(t, s.FinishResponse(ctx, done, msgs("a0"), []*engram.UsageRecord{used}))
+	must(t, s.FinishResponse(ctx, done, engram.RunEnd{Output: msgs("a0"), Usage: []*engram.UsageRecord{used}}))
 
 	r := newResponse(pid, c.ID, 2)
 	must(t, s.CreateResponse(ctx, r, msgs("q1")))
@@ -179,7 +179,7 @@ func testAtomicFinishResponse(t *testing.T, s engram.Store) {
 	again := *used // a usage record already stored: the whole finish fails
 	again.ResponseID = r.ID
 	fresh := &engram.UsageRecord{ID: engram.NewID("usage"), ProjectID: pid, ResponseID: r.ID, ConversationID: c.ID, Provider: "scripted", Model: "echo", CreatedAt: engram.Now()}
-	wantCode(t, s.FinishResponse(ctx, r, []*engram.Item{msg("assistant", "lost")}, []*engram.UsageRecord{fresh, &again}), engram.EConflict)
+	wantCode(t, s.FinishResponse(ctx, r, engram.RunEnd{Output: []*engram.Item{msg("assistant", "lost")}, Usage: []*engram.UsageRecord{fresh, &again}}), engram.EConflict)
 	got, err := s.GetResponse(ctx, pid, r.ID)
 	must(t, err)
 	if got.Status != engram.StatusInProgress || len(got.Output) != 0 || got.LastSeq != 3 {
@@ -190,7 +190,7 @@ func testAtomicFinishResponse(t *testing.T, s engram.Store) {
 	}
 	// The finish can be done again, with records that are new.
 	r.Status = engram.StatusCompleted
-	must(t, s.FinishResponse(ctx, r, []*engram.Item{msg("assistant", "a1")}, []*engram.UsageRecord{fresh}))
+	must(t, s.FinishResponse(ctx, r, engram.RunEnd{Output: []*engram.Item{msg("assistant", "a1")}, Usage: []*engram.UsageRecord{fresh}}))
 	got, err = s.GetResponse(ctx, pid, r.ID)
 	must(t, err)
 	if got.Status != engram.StatusCompleted || fmt.Sprint(texts(got.Output)) != "[a1]" || got.LastSeq != 4 {

@@ -25,7 +25,7 @@ func NewRegistry(ts ...engram.Tool) *Registry {
 // Builtins returns a registry of every built-in tool that needs no
 // configuration.
 func Builtins() *Registry {
-	return NewRegistry(CurrentTime{})
+	return NewRegistry(CurrentTime{}, WaitUntil{})
 }
 
 // Get returns the named tool, or nil.

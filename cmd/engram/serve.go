@@ -8,15 +8,17 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/engram-run/engram"
 	enghttp "github.com/engram-run/engram/http"
+	"github.com/engram-run/engram/http/openai"
 	"github.com/engram-run/engram/provider"
 	"github.com/engram-run/engram/provider/anthropic"
-	"github.com/engram-run/engram/provider/openai"
+	openaiprovider "github.com/engram-run/engram/provider/openai"
 	"github.com/engram-run/engram/provider/scripted"
 	"github.com/engram-run/engram/runtime"
 	"github.com/engram-run/engram/sqlite"
@@ -75,10 +77,16 @@ func runServe(ctx context.Context, e *invocation, args []string) error {
 type app struct {
 	store     *sqlite.DB
 	providers *provider.Registry
+	runtime   *runtime.Runtime
 	handler   http.Handler
 }
 
-func (a *app) Close() error { return a.store.Close() }
+// Close stops the runs executing here (they stay in progress, to resume
+// at the next start) and closes the store.
+func (a *app) Close() error {
+	a.runtime.Stop()
+	return a.store.Close()
+}
 
 // openApp assembles the server on the SQLite store in dir.
 func openApp(ctx context.Context, e *invocation, dir string, logger *slog.Logger) (*app, error) {
@@ -97,9 +105,47 @@ func openApp(ctx context.Context, e *invocation, dir string, logger *slog.Logger
 	}
 	tokens.Warm()
 	rt := runtime.New(store, providers, tool.Builtins(), logger)
+	rt.EncodeEvent = func(ev engram.StreamEvent) []byte { return openai.EncodeEvent(int(ev.Seq), ev) }
+	if rt.Node, err = nodeID(e, dir); err != nil {
+		store.Close()
+		return nil, err
+	}
+	if v := e.getenv("ENGRAM_LEASE"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 100*time.Millisecond {
+			store.Close()
+			return nil, fmt.Errorf("ENGRAM_LEASE %q: want a duration of at least 100ms, such as 15s", v)
+		}
+		rt.LeaseDuration = d
+		rt.PollInterval = min(rt.PollInterval, d/3)
+	}
+	// Runs outlive the request that started them: the pool's context is
+	// the process's, ended by Close.
+	if err := rt.Start(context.WithoutCancel(ctx)); err != nil {
+		store.Close()
+		return nil, err
+	}
 	api := &enghttp.Server{Store: store, Responses: rt, Logger: logger, ValidateAgent: rt.ValidateAgent,
 		Ready: func(ctx context.Context) error { _, err := store.ListProjects(ctx); return err }}
-	return &app{store: store, providers: providers, handler: api.Handler()}, nil
+	return &app{store: store, providers: providers, runtime: rt, handler: api.Handler()}, nil
+}
+
+// nodeID names this node in run leases: ENGRAM_NODE_ID, or an id made on
+// the first start and kept in the data directory, so that a restarted node
+// takes back its own runs at once.
+func nodeID(e *invocation, dir string) (string, error) {
+	if id := e.getenv("ENGRAM_NODE_ID"); id != "" {
+		return id, nil
+	}
+	path := filepath.Join(dir, "node-id")
+	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) > 0 {
+		return strings.TrimSpace(string(b)), nil
+	}
+	id := engram.NewID("node")
+	if err := os.WriteFile(path, []byte(id+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("keeping the node id: %w", err)
+	}
+	return id, nil
 }
 
 // bootstrap makes sure a project and an admin key exist. ENGRAM_ADMIN_KEY
@@ -157,7 +203,7 @@ func configureProviders(e *invocation) (*provider.Registry, error) {
 	}
 	reg := provider.NewRegistry(scripted.New())
 	if key, base := e.getenv("OPENAI_API_KEY"), e.getenv("OPENAI_BASE_URL"); key != "" || base != "" {
-		reg.Add(openai.New(openai.Config{Name: "openai", APIKey: key, BaseURL: base, API: e.env("OPENAI_API", "responses"), Timeout: timeout}))
+		reg.Add(openaiprovider.New(openaiprovider.Config{Name: "openai", APIKey: key, BaseURL: base, API: e.env("OPENAI_API", "responses"), Timeout: timeout}))
 	}
 	if key, base := e.getenv("ANTHROPIC_API_KEY"), e.getenv("ANTHROPIC_BASE_URL"); key != "" || base != "" {
 		reg.Add(anthropic.New(anthropic.Config{APIKey: key, BaseURL: base, Timeout: timeout}))
@@ -168,6 +214,6 @@ func configureProviders(e *invocation) (*provider.Registry, error) {
 	if !strings.Contains(host, "://") {
 		host = "http://" + host
 	}
-	reg.Add(openai.New(openai.Config{Name: "ollama", BaseURL: strings.TrimSuffix(host, "/") + "/v1", APIKey: "ollama", API: "chat", Timeout: timeout}))
+	reg.Add(openaiprovider.New(openaiprovider.Config{Name: "ollama", BaseURL: strings.TrimSuffix(host, "/") + "/v1", APIKey: "ollama", API: "chat", Timeout: timeout}))
 	return reg, nil
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"sort"
 	"strings"
 
@@ -36,7 +37,7 @@ var createResponseFields = map[string]bool{
 	"safety_identifier": true, "service_tier": true, "store": true, "stream": true, "stream_options": true,
 	"temperature": true, "text": true, "tool_choice": true, "tools": true, "top_logprobs": true, "top_p": true,
 	"truncation": true, "user": true,
-	"agent": true, // Engram
+	"agent": true, "concurrency": true, "limits": true, // Engram
 }
 
 // invalid is a 400 naming the field at fault, as OpenAI's are.
@@ -133,6 +134,7 @@ func DecodeResponseRequest(body []byte) (*engram.ResponseRequest, error) {
 		field(f, "service_tier", new(string), "a string"),
 		field(f, "prompt", new(map[string]any), "an object"),
 		field(f, "context_management", new([]map[string]any), "an array"),
+		field(f, "concurrency", &req.Concurrency, "a string"),
 	}
 	for _, err := range checks {
 		if err != nil {
@@ -164,6 +166,14 @@ func DecodeResponseRequest(body []byte) (*engram.ResponseRequest, error) {
 	}
 	if req.User == "" {
 		req.User = safetyID
+	}
+	if err := CheckConcurrency(req.Concurrency, "concurrency"); err != nil {
+		return nil, err
+	}
+	if raw, ok := f["limits"]; ok && !isNull(raw) {
+		if req.Limits, err = DecodeLimits(raw, "limits"); err != nil {
+			return nil, err
+		}
 	}
 	if raw, ok := f["conversation"]; ok && !isNull(raw) {
 		if req.Conversation, err = decodeConversationRef(raw); err != nil {
@@ -234,6 +244,29 @@ func DecodeMetadata(raw json.RawMessage) (map[string]string, error) {
 	return m, nil
 }
 
+// CheckConcurrency checks a concurrency policy's name.
+func CheckConcurrency(policy, param string) error {
+	switch policy {
+	case "", engram.ConcurrencyReject, engram.ConcurrencyEnqueue, engram.ConcurrencyInterrupt:
+		return nil
+	}
+	return invalid(param, "Invalid value for '%s': expected one of 'reject', 'enqueue' or 'interrupt', but got '%s'.", param, policy)
+}
+
+// DecodeLimits reads run limits: an object of non-negative integers.
+func DecodeLimits(raw json.RawMessage, param string) (engram.RunLimits, error) {
+	var l engram.RunLimits
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&l); err != nil {
+		return l, invalid(param, "Invalid '%s': expected an object with integer fields max_steps, max_tool_calls, max_wall_seconds, max_total_tokens (%s).", param, jsonProblem(err))
+	}
+	if l.MaxSteps < 0 || l.MaxToolCalls < 0 || l.MaxWallSeconds < 0 || l.MaxTotalTokens < 0 {
+		return l, invalid(param, "Invalid '%s': limits must not be negative.", param)
+	}
+	return l, nil
+}
+
 // decodeInput reads `input`: a string (one user message) or a list of items.
 func decodeInput(raw json.RawMessage) ([]*engram.Item, error) {
 	var text string
@@ -290,6 +323,9 @@ type wireItem struct {
 	Output           json.RawMessage `json:"output"`
 	Summary          []wirePart      `json:"summary"`
 	EncryptedContent string          `json:"encrypted_content"`
+	ApprovalRequest  string          `json:"approval_request_id"`
+	Approve          *bool           `json:"approve"`
+	Reason           string          `json:"reason"`
 }
 
 type wirePart struct {
@@ -346,8 +382,13 @@ func decodeItem(raw json.RawMessage, param string) (*engram.Item, error) {
 			it.Summary = append(it.Summary, engram.Content{Type: engram.ContentSummaryText, Text: p.Text})
 		}
 		it.EncryptedContent = w.EncryptedContent
+	case engram.ItemApprovalResponse:
+		if w.ApprovalRequest == "" || w.Approve == nil {
+			return nil, invalid(param, "An mcp_approval_response item needs 'approval_request_id' and 'approve'.")
+		}
+		it.ApprovalRequestID, it.Approve, it.Reason = w.ApprovalRequest, w.Approve, w.Reason
 	default:
-		return nil, engram.ParamErrorf(engram.EUnsupported, param+".type", "Input items of type '%s' are not supported by Engram; supported: message, function_call, function_call_output, reasoning.", w.Type)
+		return nil, engram.ParamErrorf(engram.EUnsupported, param+".type", "Input items of type '%s' are not supported by Engram; supported: message, function_call, function_call_output, reasoning, mcp_approval_response.", w.Type)
 	}
 	if it.Status == "" && it.Type != engram.ItemReasoning {
 		it.Status = engram.StatusCompleted // what the item is once it is in the log
@@ -432,6 +473,11 @@ type wireTool struct {
 	Description string          `json:"description"`
 	Parameters  json.RawMessage `json:"parameters"`
 	Strict      *bool           `json:"strict"`
+	// Engram: HTTP tools and how the runtime treats a call.
+	URL             string            `json:"url"`
+	Headers         map[string]string `json:"headers"`
+	Idempotent      bool              `json:"idempotent"`
+	RequireApproval string            `json:"require_approval"`
 }
 
 func decodeTools(raw json.RawMessage) ([]engram.ToolSpec, error) {
@@ -457,18 +503,49 @@ func decodeTools(raw json.RawMessage) ([]engram.ToolSpec, error) {
 			if t.Name == "" {
 				return nil, invalid(param+".name", "Missing required parameter: '%s.name'.", param)
 			}
+		case engram.ToolHTTP:
+			if err := CheckToolSpec(engram.ToolSpec{Type: t.Type, Name: t.Name, URL: t.URL, RequireApproval: t.RequireApproval}, param); err != nil {
+				return nil, err
+			}
 		case "":
 			return nil, invalid(param+".type", "Missing required parameter: '%s.type'.", param)
 		default:
-			return nil, engram.ParamErrorf(engram.EUnsupported, param+".type", "Tools of type '%s' are not supported by Engram; declare a 'function' tool, or a 'builtin' one.", t.Type)
+			return nil, engram.ParamErrorf(engram.EUnsupported, param+".type", "Tools of type '%s' are not supported by Engram; declare a 'function', 'builtin' or 'http' tool.", t.Type)
 		}
-		spec := engram.ToolSpec{Type: t.Type, Name: t.Name, Description: t.Description, Strict: t.Strict}
+		switch t.RequireApproval {
+		case "", "never", "always":
+		default:
+			return nil, invalid(param+".require_approval", "Invalid value for '%s.require_approval': expected 'always' or 'never'.", param)
+		}
+		spec := engram.ToolSpec{Type: t.Type, Name: t.Name, Description: t.Description, Strict: t.Strict,
+			URL: t.URL, Headers: t.Headers, Idempotent: t.Idempotent, RequireApproval: t.RequireApproval}
 		if !isNull(t.Parameters) {
 			spec.Parameters = append(json.RawMessage(nil), t.Parameters...)
 		}
 		out = append(out, spec)
 	}
 	return out, nil
+}
+
+// CheckToolSpec checks what an http tool needs: a name and an http(s) URL;
+// and a known require_approval.
+func CheckToolSpec(t engram.ToolSpec, param string) error {
+	switch t.RequireApproval {
+	case "", "never", "always":
+	default:
+		return invalid(param+".require_approval", "Invalid value for '%s.require_approval': expected 'always' or 'never'.", param)
+	}
+	if t.Type != engram.ToolHTTP {
+		return nil
+	}
+	if t.Name == "" {
+		return invalid(param+".name", "Missing required parameter: '%s.name'.", param)
+	}
+	u, err := url.Parse(t.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return invalid(param+".url", "Invalid '%s.url': an http tool needs an absolute http or https URL.", param)
+	}
+	return nil
 }
 
 func checkToolChoice(raw json.RawMessage) error {

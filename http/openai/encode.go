@@ -20,6 +20,10 @@ type Item struct {
 	Output           *string `json:"output,omitempty"`
 	Summary          *[]Part `json:"summary,omitempty"`
 	EncryptedContent string  `json:"encrypted_content,omitempty"`
+	ServerLabel      string  `json:"server_label,omitempty"`
+	ApprovalRequest  string  `json:"approval_request_id,omitempty"`
+	Approve          *bool   `json:"approve,omitempty"`
+	Reason           *string `json:"reason,omitempty"`
 }
 
 // Part is a content part.
@@ -88,6 +92,15 @@ func EncodeItem(it *engram.Item) Item {
 		}
 		w.Summary = &parts
 		w.EncryptedContent = it.EncryptedContent
+	case engram.ItemApprovalRequest:
+		w.Status = ""
+		w.ServerLabel, w.Name, w.Arguments = it.ServerLabel, it.Name, str(it.Arguments)
+		if it.Reason != "" {
+			w.Reason = str(it.Reason) // Engram: why a person is asked
+		}
+	case engram.ItemApprovalResponse:
+		w.Status = ""
+		w.ApprovalRequest, w.Approve, w.Reason = it.ApprovalRequestID, it.Approve, str(it.Reason)
 	}
 	return w
 }

@@ -1,0 +1,107 @@
+package runtime
+
+import (
+	"sync"
+
+	"github.com/engram-run/engram"
+)
+
+// broker hands the stream events of runs executing in this process to the
+// clients attached to them. Events reach the store at step boundaries; the
+// broker holds the ones emitted since, so that a client attaching in the
+// middle of a model call still sees every delta: it reads the store, then
+// the broker's held events, then live ones, each from where the last left
+// off.
+type broker struct {
+	mu   sync.Mutex
+	runs map[string]*liveStream
+}
+
+type liveStream struct {
+	held []engram.StoredEvent // emitted, not yet stored
+	subs map[chan engram.StoredEvent]struct{}
+}
+
+// subscriberBuffer is how far a client may fall behind before it is cut
+// off and catches up from the store instead.
+const subscriberBuffer = 4096
+
+func newBroker() *broker { return &broker{runs: map[string]*liveStream{}} }
+
+func (b *broker) stream(id string) *liveStream {
+	ls := b.runs[id]
+	if ls == nil {
+		ls = &liveStream{subs: map[chan engram.StoredEvent]struct{}{}}
+		b.runs[id] = ls
+	}
+	return ls
+}
+
+func (b *broker) publish(id string, ev engram.StoredEvent) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	ls := b.stream(id)
+	ls.held = append(ls.held, ev)
+	for ch := range ls.subs {
+		select {
+		case ch <- ev:
+		default: // too slow: cut off; it catches up from the store
+			close(ch)
+			delete(ls.subs, ch)
+		}
+	}
+}
+
+// stored drops the held events before seq: the store has them now.
+func (b *broker) stored(id string, seq int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	ls := b.runs[id]
+	if ls == nil {
+		return
+	}
+	n := 0
+	for n < len(ls.held) && ls.held[n].Seq < seq {
+		n++
+	}
+	ls.held = append(ls.held[:0:0], ls.held[n:]...)
+}
+
+// ended closes a run's stream in this process: it ended or paused, and
+// its subscribers read the rest from the store.
+func (b *broker) ended(id string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if ls := b.runs[id]; ls != nil {
+		for ch := range ls.subs {
+			close(ch)
+		}
+		delete(b.runs, id)
+	}
+}
+
+func (b *broker) paused(id string) { b.ended(id) }
+
+// subscribe returns the held events and a channel of the ones to come,
+// closed when the run's stream here ends or the subscriber falls behind.
+func (b *broker) subscribe(id string) ([]engram.StoredEvent, chan engram.StoredEvent, func()) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	ls := b.stream(id)
+	ch := make(chan engram.StoredEvent, subscriberBuffer)
+	ls.subs[ch] = struct{}{}
+	held := append([]engram.StoredEvent(nil), ls.held...)
+	return held, ch, func() {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if ls := b.runs[id]; ls != nil {
+			if _, ok := ls.subs[ch]; ok {
+				delete(ls.subs, ch)
+				close(ch)
+			}
+			if len(ls.subs) == 0 && len(ls.held) == 0 {
+				delete(b.runs, id)
+			}
+		}
+	}
+}

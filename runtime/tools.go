@@ -1,0 +1,192 @@
+package runtime
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/engram-run/engram"
+	"github.com/engram-run/engram/tool"
+)
+
+// toolKind is the type of the tool a call names: function (the client's),
+// builtin or http.
+func (p *plan) toolKind(name string) string {
+	if s := p.toolSpec(name); s != nil {
+		return s.Type
+	}
+	return engram.ToolFunction // unknown: the client answers or refuses it
+}
+
+func (p *plan) toolSpec(name string) *engram.ToolSpec {
+	for i := range p.tools {
+		if p.tools[i].Name == name {
+			return &p.tools[i]
+		}
+	}
+	return nil
+}
+
+// idempotencyKey is derived from the run and the step, so it is the same
+// on every retry of a call and different for every other call.
+func idempotencyKey(responseID string, step int) string {
+	return fmt.Sprintf("%s/step-%d", responseID, step)
+}
+
+// toolStep takes one server-side call of the model a step further: it
+// journals it and makes it, or pauses for a person or a time, or acts on a
+// person's decision, or decides what to do with a call a crash left
+// unfinished.
+func (x *run) toolStep(ctx context.Context, call *engram.Item) error {
+	spec := x.p.toolSpec(call.Name)
+	s := x.stepForCall(call.CallID)
+	if s == nil {
+		s = x.newStep(engram.StepTool)
+		s.Name, s.CallID, s.Arguments = call.Name, call.CallID, call.Arguments
+		s.IdempotencyKey = idempotencyKey(x.r.ID, s.N)
+		if spec.RequireApproval == "always" {
+			return x.askApproval(ctx, s, call, "required")
+		}
+		if call.Name == tool.WaitUntilName {
+			return x.waitUntil(ctx, s, call)
+		}
+		return x.callTool(ctx, s, spec, call)
+	}
+	switch s.Status {
+	case engram.StepStarted:
+		// The call was in flight when its worker stopped: whether it took
+		// effect is unknown. Only an idempotent tool may simply be called
+		// again; otherwise a person decides.
+		if spec.Idempotent {
+			return x.callTool(ctx, s, spec, call)
+		}
+		return x.askApproval(ctx, s, call, "outcome_unknown")
+	case engram.StepDecided:
+		a := s.Approval
+		answer := &engram.Item{ID: engram.NewID("mcpa"), Type: engram.ItemApprovalResponse, ApprovalRequestID: a.RequestID,
+			Approve: &a.Approve, Reason: a.Comment, Status: engram.StatusCompleted}
+		s.Output = append(s.Output, answer)
+		x.addOutput(answer)
+		x.emitItem(answer)
+		if a.Approve {
+			return x.callTool(ctx, s, spec, call)
+		}
+		out := "The call was not made: a person rejected it."
+		if a.Reason == "outcome_unknown" {
+			out = "The call's outcome is unknown (the server stopped while it was in flight) and a person chose not to repeat it."
+		}
+		if a.Comment != "" {
+			out += " Reason: " + a.Comment
+		}
+		return x.completeTool(ctx, s, call, out)
+	case engram.StepWaiting:
+		return x.waitUntil(ctx, s, call)
+	case engram.StepAwaitingApproval:
+		x.r.Status = engram.StatusRequiresAction
+		return errPaused
+	}
+	return engram.Errorf(engram.EInternal, "step %d of %s is %s", s.N, x.r.ID, s.Status)
+}
+
+func (x *run) stepForCall(callID string) *engram.Step {
+	for i := len(x.steps) - 1; i >= 0; i-- {
+		if s := x.steps[i]; s.Kind == engram.StepTool && s.CallID == callID {
+			return s
+		}
+	}
+	return nil
+}
+
+// askApproval pauses the run with an mcp_approval_request for the call.
+func (x *run) askApproval(ctx context.Context, s *engram.Step, call *engram.Item, reason string) error {
+	req := &engram.Item{ID: engram.NewID("mcpr"), Type: engram.ItemApprovalRequest, ServerLabel: "engram",
+		Name: call.Name, Arguments: call.Arguments, Status: engram.StatusCompleted}
+	if reason == "outcome_unknown" {
+		req.Reason = "outcome_unknown: the server stopped while this call was in flight, so whether it took effect is unknown. Approve to make the call again; reject to tell the model it was not repeated."
+	}
+	s.Status = engram.StepAwaitingApproval
+	s.Approval = &engram.Approval{RequestID: req.ID, Reason: reason}
+	s.Output = append(s.Output, req)
+	x.addOutput(req)
+	x.emitItem(req)
+	if err := x.saveStep(ctx, s); err != nil {
+		return err
+	}
+	x.r.Status = engram.StatusRequiresAction
+	return errPaused
+}
+
+// callTool journals the call as started, makes it, and records its output.
+func (x *run) callTool(ctx context.Context, s *engram.Step, spec *engram.ToolSpec, call *engram.Item) error {
+	s.Status = engram.StepStarted
+	if err := x.saveStep(ctx, s); err != nil {
+		return err
+	}
+	t := x.rt.toolFor(spec)
+	if t == nil {
+		return engram.Errorf(engram.EInternal, "tool %s is not available", call.Name)
+	}
+	args := json.RawMessage(call.Arguments)
+	if !json.Valid(args) {
+		args = json.RawMessage("null")
+	}
+	out, err := t.Call(ctx, engram.ToolCall{
+		ProjectID: x.p.projectID, ConversationID: x.r.ConversationID, ResponseID: x.r.ID,
+		User: x.r.User, CallID: call.CallID, Arguments: args, IdempotencyKey: s.IdempotencyKey,
+	})
+	if err != nil {
+		if engram.ErrorCode(err) != engram.EInvalid {
+			s.Status, s.Error, s.CompletedAt = engram.StepFailed, engram.ErrorMessage(err), engram.Now()
+			x.dirty = s
+			return fmt.Errorf("tool %s: %w", call.Name, err)
+		}
+		out = "error: " + engram.ErrorMessage(err)
+	}
+	return x.completeTool(ctx, s, call, out)
+}
+
+// completeTool records a tool call's output in the step and the run.
+func (x *run) completeTool(ctx context.Context, s *engram.Step, call *engram.Item, out string) error {
+	item := &engram.Item{ID: engram.NewID("fco"), Type: engram.ItemFunctionCallOutput, CallID: call.CallID,
+		Output: out, Status: engram.StatusCompleted}
+	s.Output = append(s.Output, item)
+	s.Status, s.CompletedAt = engram.StepCompleted, engram.Now()
+	x.addOutput(item)
+	x.emitItem(item)
+	x.toolRun++
+	return x.saveStep(ctx, s)
+}
+
+// waitUntil sleeps the run durably until the time the model asked for:
+// the run lets go of its worker and costs nothing until then.
+func (x *run) waitUntil(ctx context.Context, s *engram.Step, call *engram.Item) error {
+	if s.Status != engram.StepWaiting {
+		at, err := tool.ParseWaitUntil(json.RawMessage(call.Arguments), time.Now())
+		if err != nil {
+			return x.completeTool(ctx, s, call, "error: "+engram.ErrorMessage(err))
+		}
+		s.Status, s.WakeAt = engram.StepWaiting, at.Unix()
+	}
+	if now := time.Now().Unix(); now < s.WakeAt {
+		if err := x.saveStep(ctx, s); err != nil {
+			return err
+		}
+		x.r.WakeAt = s.WakeAt
+		return errPaused
+	}
+	x.r.WakeAt = 0
+	return x.completeTool(ctx, s, call, fmt.Sprintf(`{"waited_until":%q,"now":%q}`,
+		time.Unix(s.WakeAt, 0).UTC().Format(time.RFC3339), time.Now().UTC().Format(time.RFC3339)))
+}
+
+// toolFor returns the implementation of a server-side tool.
+func (rt *Runtime) toolFor(spec *engram.ToolSpec) engram.Tool {
+	switch spec.Type {
+	case engram.ToolBuiltin:
+		return rt.Tools.Get(spec.Name)
+	case engram.ToolHTTP:
+		return &tool.HTTP{Def: *spec, Client: rt.HTTPClient}
+	}
+	return nil
+}
