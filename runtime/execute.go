@@ -38,6 +38,12 @@ type run struct {
 	pending []engram.StoredEvent // events not yet in the store
 	dirty   *engram.Step         // a completed step not yet saved: saved with the next write
 
+	// holding keeps events from listeners until the write that stores
+	// them commits: a client that sees a run end finds it ended in the
+	// store.
+	holding bool
+	held    []engram.StoredEvent
+
 	cancel atomic.Bool // asked to stop at the next step boundary
 	lost   atomic.Bool // the lease passed to another worker
 }
@@ -78,10 +84,27 @@ func (x *run) emit(ev engram.StreamEvent) {
 	if x.p.persist {
 		x.pending = append(x.pending, se)
 	}
+	if x.holding {
+		x.held = append(x.held, se)
+		return
+	}
+	x.deliver(se)
+}
+
+func (x *run) deliver(se engram.StoredEvent) {
 	x.rt.broker.publish(x.r.ID, se)
 	if x.emitTo != nil {
 		x.emitTo(se)
 	}
+}
+
+// release hands the held events to listeners.
+func (x *run) release() {
+	x.holding = false
+	for _, se := range x.held {
+		x.deliver(se)
+	}
+	x.held = nil
 }
 
 // takeEvents returns the events to store with the next write.
@@ -431,6 +454,7 @@ func (x *run) finish(ctx context.Context, runErr error) (*engram.Response, error
 	if r.Usage == nil {
 		r.Usage = &engram.Usage{}
 	}
+	x.holding = true
 	switch r.Status {
 	case engram.StatusCompleted:
 		x.emit(engram.StreamEvent{Type: engram.EventResponseCompleted, Response: snapshot(r)})
@@ -456,6 +480,7 @@ func (x *run) finish(ctx context.Context, runErr error) (*engram.Response, error
 			x.rt.windows.advance(x.p.conv.ID, r.BaseSeq, x.p.conv.Tokens, added, r.LastSeq)
 		}
 	}
+	x.release()
 	x.rt.broker.ended(r.ID)
 	if runErr != nil {
 		x.rt.Logger.Warn("response failed", "response", r.ID, "err", runErr)
@@ -468,19 +493,26 @@ func (x *run) finish(ctx context.Context, runErr error) (*engram.Response, error
 // lease go.
 func (x *run) pause(ctx context.Context) error {
 	r := x.r
+	x.holding = true
 	if r.Status == engram.StatusRequiresAction {
 		x.emit(engram.StreamEvent{Type: engram.EventResponseRequiresAction, Response: snapshot(r)})
 	}
+	err := x.pauseWrite(ctx)
+	x.release()
+	x.rt.broker.paused(r.ID)
+	return err
+}
+
+func (x *run) pauseWrite(ctx context.Context) error {
 	if x.dirty != nil {
 		if err := x.saveStep(ctx, x.dirty); err != nil {
 			return err
 		}
 	}
-	if err := x.rt.Store.PauseRun(ctx, r, x.lease, x.takeEvents()); err != nil {
+	if err := x.rt.Store.PauseRun(ctx, x.r, x.lease, x.takeEvents()); err != nil {
 		return x.storeErr(err)
 	}
-	x.rt.broker.stored(r.ID, x.seq)
-	x.rt.broker.paused(r.ID)
+	x.rt.broker.stored(x.r.ID, x.seq)
 	return nil
 }
 
