@@ -11,8 +11,8 @@ import (
 // the next tick, so one pass never holds a long list in memory.
 const scheduleBatch = 100
 
-// RunSchedules fires due schedules until ctx ends, looking every
-// PollInterval. Any number of nodes may run it on one store: each fire is
+// RunSchedules fires due schedules until ctx ends or the node stops,
+// looking every PollInterval. Any number of nodes may run it on one store: each fire is
 // owned by the one that advances the schedule first.
 func (rt *Runtime) RunSchedules(ctx context.Context) {
 	tick := time.NewTicker(rt.PollInterval)
@@ -21,6 +21,8 @@ func (rt *Runtime) RunSchedules(ctx context.Context) {
 		rt.fireDue(ctx, time.Now())
 		select {
 		case <-ctx.Done():
+			return
+		case <-rt.context().Done():
 			return
 		case <-tick.C:
 		}

@@ -26,6 +26,7 @@ func (rt *Runtime) Start(ctx context.Context) error {
 		defer rt.workers.Done()
 		rt.dispatch(ctx)
 	}()
+	rt.workers.Go(func() { rt.RunSchedules(ctx) })
 	return nil
 }
 
