@@ -119,6 +119,13 @@ type StoredEvent struct {
 	Data json.RawMessage `json:"data"`
 }
 
+// ResponseFilter selects responses to list.
+type ResponseFilter struct {
+	Status string
+	User   string
+	Page   Page
+}
+
 // RunStore is the durable state of runs: claims, the step journal, and
 // the persisted stream. It is part of Store.
 type RunStore interface {
@@ -153,6 +160,9 @@ type RunStore interface {
 	// and, when no other step of the run still awaits one, makes the run
 	// ready to resume. Deciding twice is EConflict.
 	DecideApproval(ctx context.Context, projectID, responseID string, a Approval) (*Response, error)
+	// ListResponses lists a project's responses, newest first by default,
+	// optionally only those with one status. Outputs are not filled in.
+	ListResponses(ctx context.Context, projectID string, f ResponseFilter) ([]*Response, bool, error)
 	// ListEvents returns a response's persisted stream events after seq.
 	ListEvents(ctx context.Context, projectID, responseID string, after int64) ([]StoredEvent, error)
 }

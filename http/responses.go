@@ -205,3 +205,32 @@ func (s *Server) listInputItems(w http.ResponseWriter, r *http.Request) {
 }
 
 func itemID(it openai.Item) string { return it.ID }
+
+func (s *Server) listResponses(w http.ResponseWriter, r *http.Request) {
+	p, err := page(r, "desc")
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	f := engram.ResponseFilter{Status: r.URL.Query().Get("status"), Page: p}
+	switch f.Status {
+	case "", engram.StatusQueued, engram.StatusInProgress, engram.StatusRequiresAction, engram.StatusCompleted,
+		engram.StatusFailed, engram.StatusCancelled, engram.StatusIncomplete:
+	default:
+		s.fail(w, r, engram.ParamErrorf(engram.EInvalid, "status", "Invalid 'status': expected queued, in_progress, requires_action, completed, failed, cancelled or incomplete."))
+		return
+	}
+	if k := keyOf(r); k.User != "" {
+		f.User = k.User
+	}
+	list, more, err := s.Store.ListResponses(r.Context(), keyOf(r).ProjectID, f)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out := make([]*openai.Response, len(list))
+	for i, resp := range list {
+		out[i] = openai.EncodeResponse(resp)
+	}
+	writeJSON(w, http.StatusOK, openai.NewList(out, more, func(r *openai.Response) string { return r.ID }))
+}

@@ -25,6 +25,7 @@ func (s *Server) routes() []route {
 
 		// OpenAI Responses.
 		{"POST /v1/responses", inv, s.createResponse, "Create a response (OpenAI Responses API): plain or streamed (stream: true, Server-Sent Events), continuing previous_response_id or a conversation, with any provider. Engram extensions: model \"provider/model\" or \"agent/NAME\", field \"agent\", \"concurrency\" (reject, enqueue, interrupt) and \"limits\" (max_steps, max_tool_calls, max_wall_seconds, max_total_tokens). background: true returns at once; the run continues on a worker."},
+		{"GET /v1/responses", inv, s.listResponses, "List the project's responses (Engram extension; OpenAI has none): newest first, ?status= to see queued, running or waiting runs; after, before, limit, order."},
 		{"GET /v1/responses/{id}", inv, s.getResponse, "Retrieve a response; with stream=true, its stream events as Server-Sent Events (starting_after=N resumes after sequence number N), live while it runs."},
 		{"POST /v1/responses/{id}/cancel", inv, s.cancelResponse, "Cancel a response: a queued one at once, a running one at its next step boundary, a paused one (waiting for approval or a time) at once. The conversation keeps every completed step's items."},
 		{"POST /v1/responses/{id}/approvals", inv, s.approveResponse, "Answer an approval request of a response in requires_action: {approval_request_id, approve, reason}. The run resumes from its journal once every request is answered; a rejection reaches the model as the tool's result."},
@@ -53,6 +54,15 @@ func (s *Server) routes() []route {
 		{"POST /v1/keys", adm, s.createKey, "Create an API key {name, role: admin|developer|invoker, user}; the secret (\"key\") is shown only in this answer."},
 		{"GET /v1/keys", adm, s.listKeys, "List API keys (prefixes only, never secrets)."},
 		{"DELETE /v1/keys/{id}", adm, s.revokeKey, "Revoke an API key."},
+
+		// Engram: schedules.
+		{"POST /v1/schedules", dev, s.createSchedule, "Create a schedule: agent (id or name), cron (five fields), timezone (IANA, default UTC), input (the user message each fire sends), conversation (optional; default a new conversation per fire), catch_up, paused, name, metadata. Each fire time starts one background response, once, across nodes and restarts. catch_up \"skip\" (default): after downtime, fire once at once for all the fires missed, then continue from now; \"none\": drop missed fires and wait for the next time."},
+		{"GET /v1/schedules", inv, s.listSchedules, "List schedules, paged (after, order, limit)."},
+		{"GET /v1/schedules/{id}", inv, s.getSchedule, "Retrieve a schedule with next_fire_at, its last fire (last_fire_at, last_response_id, last_error) and next_fire_times: its next 5 fire times (RFC 3339, in its time zone)."},
+		{"POST /v1/schedules/{id}", dev, s.updateSchedule, "Update a schedule: the given fields change and its next fire time is computed afresh from now."},
+		{"POST /v1/schedules/{id}/pause", dev, s.pauseSchedule, "Pause a schedule: it does not fire until resumed; next_fire_at is 0."},
+		{"POST /v1/schedules/{id}/resume", dev, s.resumeSchedule, "Resume a schedule from now: the times passed while paused are not fired (whatever catch_up says)."},
+		{"DELETE /v1/schedules/{id}", dev, s.deleteSchedule, "Delete a schedule; the responses it started stay."},
 	}
 }
 

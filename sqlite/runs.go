@@ -346,3 +346,38 @@ func (db *DB) ListEvents(ctx context.Context, projectID, responseID string, afte
 	}
 	return out, rows.Err()
 }
+
+var responseOrder = createdOrder("responses", "")
+
+// ListResponses implements engram.Store.
+func (db *DB) ListResponses(ctx context.Context, projectID string, f engram.ResponseFilter) ([]*engram.Response, bool, error) {
+	q := `SELECT ` + responseColumns + ` FROM responses WHERE project_id = ? AND deleted = 0`
+	args := []any{projectID}
+	if f.Status != "" {
+		q += ` AND status = ?`
+		args = append(args, f.Status)
+	}
+	q, args, backwards := pageQuery(q, args, responseOrder, f.Page)
+	rows, err := db.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, false, err
+	}
+	defer rows.Close()
+	var out []*engram.Response
+	for rows.Next() {
+		r, err := scanResponse(rows, projectID)
+		if err != nil {
+			return nil, false, err
+		}
+		if f.User != "" && r.User != f.User {
+			continue
+		}
+		r.Output = []*engram.Item{}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, err
+	}
+	out, more := finishPage(out, f.Page, backwards)
+	return out, more, nil
+}

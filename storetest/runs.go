@@ -276,3 +276,29 @@ func testCancel(t *testing.T, s engram.Store) {
 		t.Errorf("log %s", got)
 	}
 }
+
+// testListResponses: a project's responses, newest first, by status, and
+// never another project's.
+func testListResponses(t *testing.T, s engram.Store) {
+	pid := newProject(t, s)
+	lease := engram.Lease{Owner: "w", Until: farFuture}
+	c, running := startRun(t, s, pid, lease, "a")
+	queued := newResponse(pid, c.ID, 0)
+	must(t, s.CreateResponse(ctx, queued, msgs("b")))
+	_, other := startRun(t, s, newProject(t, s), lease, "theirs")
+	list, more, err := s.ListResponses(ctx, pid, engram.ResponseFilter{Page: engram.Page{Limit: 10, Order: "desc"}})
+	must(t, err)
+	if more || len(list) != 2 || list[0].ID != queued.ID || list[1].ID != running.ID {
+		t.Errorf("list: %d responses, more %v", len(list), more)
+	}
+	list, _, err = s.ListResponses(ctx, pid, engram.ResponseFilter{Status: engram.StatusQueued, Page: engram.Page{Limit: 10}})
+	must(t, err)
+	if len(list) != 1 || list[0].ID != queued.ID || list[0].Status != engram.StatusQueued {
+		t.Errorf("queued only: %v", list)
+	}
+	for _, r := range list {
+		if r.ID == other.ID {
+			t.Error("another project's response listed")
+		}
+	}
+}

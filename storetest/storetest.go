@@ -47,6 +47,7 @@ func Run(t *testing.T, open func(t *testing.T) engram.Store) {
 		{"StepsAndEvents", testStepsAndEvents},
 		{"PauseAndResume", testPauseAndResume},
 		{"Cancel", testCancel},
+		{"ListResponses", testListResponses},
 		{"Schedules", testSchedules},
 		{"ScheduleAdvance", testScheduleAdvance},
 		{"DueSchedules", testDueSchedules},

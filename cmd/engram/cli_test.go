@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // cli runs an engram client command against srv with key, returning its
@@ -342,4 +346,44 @@ func FuzzStreamPrinter(f *testing.F) {
 			t.Fatal("a stream error reported as a usage error")
 		}
 	})
+}
+
+// TestRunsCommands: a background run waiting for approval is listed,
+// shown with its journal, approved, and its stream watched to the end.
+func TestRunsCommands(t *testing.T) {
+	srv := startEngram(t, nil)
+	tool := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "shipped") }))
+	defer tool.Close()
+	agent := fmt.Sprintf(`{"name":"shipper","model":"scripted/echo","tools":[{"type":"http","name":"ship","url":%q,"require_approval":"always"}]}`, tool.URL)
+	if code := srv.call(t, "POST", "/v1/agents", agent, nil); code != 200 {
+		t.Fatalf("create agent: %d", code)
+	}
+	var r struct{ ID string }
+	srv.call(t, "POST", "/v1/responses", `{"model":"agent/shipper","input":"call ship {}","background":true}`, &r)
+	var out string
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(out, r.ID) && time.Now().Before(deadline) {
+		out, _, _ = cli(t, srv, srv.AdminKey, "", "runs", "list", "--status", "requires_action")
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !strings.Contains(out, r.ID) || !strings.Contains(out, "requires_action") {
+		t.Fatalf("runs list: %s", out)
+	}
+	out, _, err := cli(t, srv, srv.AdminKey, "", "runs", "show", r.ID)
+	if err != nil || !strings.Contains(out, "waiting for approval mcpr_") || !strings.Contains(out, "awaiting_approval") {
+		t.Fatalf("runs show: %v\n%s", err, out)
+	}
+	request := strings.Fields(out[strings.Index(out, "mcpr_"):])[0]
+	request = strings.TrimSuffix(request, ":")
+	if out, _, err = cli(t, srv, srv.AdminKey, "", "runs", "approve", r.ID, request); err != nil {
+		t.Fatalf("runs approve: %v %s", err, out)
+	}
+	out, _, err = cli(t, srv, srv.AdminKey, "", "runs", "watch", r.ID)
+	if err != nil || !strings.Contains(out, "tool said: shipped") || !strings.Contains(out, "response.completed (completed)") {
+		t.Fatalf("runs watch: %v\n%s", err, out)
+	}
+	out, _, err = cli(t, srv, srv.AdminKey, "", "runs", "cancel", r.ID)
+	if err != nil || !strings.Contains(out, "is completed") {
+		t.Fatalf("cancelling an ended run: %v %s", err, out)
+	}
 }

@@ -56,6 +56,7 @@ func commands() []command {
 		{"agents", "list, show, create, update and delete agents", runAgents},
 		{"conversations", "list, show and delete conversations", runConversations},
 		{"keys", "create, list and revoke API keys", runKeys},
+		{"runs", "list, show, watch, cancel and approve runs (responses)", runRuns},
 		{"bench", "measure the runtime's own cost per turn", runBench},
 	}
 }

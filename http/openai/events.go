@@ -37,7 +37,8 @@ func EncodeEvent(seq int, ev engram.StreamEvent) []byte {
 	noLogprobs := &[]json.RawMessage{}
 	switch ev.Type {
 	case engram.EventResponseCreated, engram.EventResponseInProgress, engram.EventResponseCompleted,
-		engram.EventResponseFailed, engram.EventResponseIncomplete:
+		engram.EventResponseFailed, engram.EventResponseIncomplete,
+		engram.EventResponseRequiresAction, engram.EventResponseCancelled:
 		e.Response = EncodeResponse(ev.Response)
 	case engram.EventOutputItemAdded, engram.EventOutputItemDone:
 		it := EncodeItem(ev.Item)

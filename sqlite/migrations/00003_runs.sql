@@ -11,6 +11,7 @@ ALTER TABLE responses ADD COLUMN pending_input TEXT NOT NULL DEFAULT '';
 -- in flight however many responses have ended.
 CREATE INDEX responses_active ON responses(conversation_id, id) WHERE status IN ('queued', 'in_progress', 'requires_action');
 CREATE INDEX responses_runnable ON responses(status, id) WHERE status IN ('queued', 'in_progress');
+CREATE INDEX responses_list ON responses(project_id, deleted, created_at, id);
 
 -- steps is the journal of runs, clustered by run.
 CREATE TABLE steps (
@@ -35,6 +36,7 @@ CREATE TABLE response_events (
 -- +goose Down
 DROP TABLE response_events;
 DROP TABLE steps;
+DROP INDEX responses_list;
 DROP INDEX responses_runnable;
 DROP INDEX responses_active;
 ALTER TABLE responses DROP COLUMN pending_input;
