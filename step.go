@@ -129,6 +129,10 @@ type ResponseFilter struct {
 // RunStore is the durable state of runs: claims, the step journal, and
 // the persisted stream. It is part of Store.
 type RunStore interface {
+	// CreateRun is CreateResponse that also journals the run's first step
+	// in the same transaction when the run starts at once, so that a turn
+	// costs no write more for its journal.
+	CreateRun(ctx context.Context, r *Response, input []*Item, first *Step) error
 	// ClaimRun leases one run that is ready to execute to lease.Owner:
 	// an in_progress run whose lease has expired and whose wake time has
 	// come, or the oldest queued run of a conversation with no active run

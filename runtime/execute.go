@@ -37,6 +37,7 @@ type run struct {
 	seq     int64                // the next stream event's number
 	pending []engram.StoredEvent // events not yet in the store
 	dirty   *engram.Step         // a completed step not yet saved: saved with the next write
+	stored  *engram.Step         // a started step already in the store (written with the response)
 
 	// holding keeps events from listeners until the write that stores
 	// them commits: a client that sees a run end finds it ended in the
@@ -299,9 +300,13 @@ func (x *run) modelStep(ctx context.Context, s *engram.Step) error {
 	if s == nil {
 		s = x.newStep(engram.StepModel)
 	}
-	s.Status, s.StartedAt = engram.StepStarted, engram.Now()
-	if err := x.saveStep(ctx, s); err != nil {
-		return err
+	if s == x.stored {
+		x.stored = nil // journaled with the response
+	} else {
+		s.Status, s.StartedAt = engram.StepStarted, engram.Now()
+		if err := x.saveStep(ctx, s); err != nil {
+			return err
+		}
 	}
 	res, req, err := x.callModel(ctx)
 	if err != nil {

@@ -117,11 +117,15 @@ func (rt *Runtime) CreateResponse(ctx context.Context, projectID string, req *en
 		return rt.execute(rt.newRun(p, r, engram.Lease{}, input, nil, emit), true)
 	}
 	var lease engram.Lease
+	var first *engram.Step
 	if !req.Background {
+		// The first model call is journaled with the response itself.
 		lease = rt.newLease()
+		first = &engram.Step{ResponseID: r.ID, ProjectID: projectID, N: 1, Kind: engram.StepModel,
+			Status: engram.StepStarted, StartedAt: engram.Now()}
 	}
 	r.Lease = lease
-	if err := rt.begin(ctx, p, r, input); err != nil {
+	if err := rt.begin(ctx, p, r, input, first); err != nil {
 		return nil, err
 	}
 	if r.Status == engram.StatusQueued || req.Background {
@@ -133,7 +137,9 @@ func (rt *Runtime) CreateResponse(ctx context.Context, projectID string, req *en
 		}
 		return rt.await(ctx, projectID, r.ID, emit)
 	}
-	return rt.execute(rt.newRun(p, r, lease, input, nil, emit), true)
+	x := rt.newRun(p, r, lease, input, []*engram.Step{first}, emit)
+	x.stored = first
+	return rt.execute(x, true)
 }
 
 // await follows a run executing elsewhere (a worker here or another node)
@@ -503,13 +509,13 @@ func checkToolOutputs(history, input []*engram.Item) error {
 
 // begin records the response and its input in one transaction, creating
 // the conversation first when the run starts a new log.
-func (rt *Runtime) begin(ctx context.Context, p *plan, r *engram.Response, input []*engram.Item) error {
+func (rt *Runtime) begin(ctx context.Context, p *plan, r *engram.Response, input []*engram.Item, first *engram.Step) error {
 	if p.newConv {
 		if err := rt.Store.CreateConversation(ctx, p.conv, nil); err != nil {
 			return err
 		}
 	}
-	err := rt.Store.CreateResponse(ctx, r, input)
+	err := rt.Store.CreateRun(ctx, r, input, first)
 	if engram.ErrorCode(err) == engram.EConflict && p.conv.Hidden && p.forkFrom == nil && p.req.PreviousResponseID != "" {
 		// Another continuation of the same response won the race to the
 		// tip of the chain: branch off at the point this one started from.
@@ -521,7 +527,7 @@ func (rt *Runtime) begin(ctx context.Context, p *plan, r *engram.Response, input
 		}
 		p.conv = fork
 		r.ConversationID = fork.ID
-		err = rt.Store.CreateResponse(ctx, r, input)
+		err = rt.Store.CreateRun(ctx, r, input, first)
 	}
 	return err
 }

@@ -22,8 +22,8 @@ type firingStore struct {
 	created []*engram.Response
 }
 
-func (f *firingStore) CreateResponse(ctx context.Context, r *engram.Response, input []*engram.Item) error {
-	err := f.Store.CreateResponse(ctx, r, input)
+func (f *firingStore) CreateRun(ctx context.Context, r *engram.Response, input []*engram.Item, first *engram.Step) error {
+	err := f.Store.CreateRun(ctx, r, input, first)
 	if err == nil {
 		f.mu.Lock()
 		f.created = append(f.created, r)

@@ -47,6 +47,11 @@ func decodeResponse(body []byte, projectID string, lastSeq int64) (*engram.Respo
 
 // CreateResponse implements engram.Store.
 func (db *DB) CreateResponse(ctx context.Context, r *engram.Response, input []*engram.Item) error {
+	return db.CreateRun(ctx, r, input, nil)
+}
+
+// CreateRun implements engram.Store.
+func (db *DB) CreateRun(ctx context.Context, r *engram.Response, input []*engram.Item, first *engram.Step) error {
 	if r.CreatedAt == 0 {
 		r.CreatedAt = engram.Now()
 	}
@@ -61,7 +66,7 @@ func (db *DB) CreateResponse(ctx context.Context, r *engram.Response, input []*e
 		if hidden == 1 {
 			// A chain's log: a run continues from its tip or conflicts
 			// (and the runtime forks); it never waits behind another.
-			return startResponse(ctx, tx, r, input)
+			return startResponse(ctx, tx, r, input, first)
 		}
 		var activeID, activeStatus string
 		err := tx.QueryRowContext(ctx, `SELECT id, status FROM responses WHERE conversation_id = ? AND status IN ('queued', 'in_progress', 'requires_action') ORDER BY id LIMIT 1`,
@@ -70,7 +75,7 @@ func (db *DB) CreateResponse(ctx context.Context, r *engram.Response, input []*e
 			return err
 		}
 		if activeID == "" {
-			return startResponse(ctx, tx, r, input)
+			return startResponse(ctx, tx, r, input, first)
 		}
 		switch r.Concurrency {
 		case engram.ConcurrencyReject:
@@ -87,7 +92,7 @@ func (db *DB) CreateResponse(ctx context.Context, r *engram.Response, input []*e
 }
 
 // startResponse appends r's input to its log and stores r running.
-func startResponse(ctx context.Context, tx *txConn, r *engram.Response, input []*engram.Item) error {
+func startResponse(ctx context.Context, tx *txConn, r *engram.Response, input []*engram.Item, first *engram.Step) error {
 	last, err := appendLog(ctx, tx, r.ProjectID, r.ConversationID, true, r.BaseSeq, input, r.ID, engram.OriginInput)
 	if err != nil {
 		return err
@@ -101,9 +106,14 @@ func startResponse(ctx context.Context, tx *txConn, r *engram.Response, input []
 	if err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO responses (id, project_id, conversation_id, status, created_at, base_seq, last_seq, lease_owner, lease_until, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		r.ID, r.ProjectID, r.ConversationID, r.Status, r.CreatedAt, r.BaseSeq, r.LastSeq, r.Lease.Owner, r.Lease.Until, body)
-	return err
+	if _, err = tx.ExecContext(ctx, `INSERT INTO responses (id, project_id, conversation_id, status, created_at, base_seq, last_seq, lease_owner, lease_until, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		r.ID, r.ProjectID, r.ConversationID, r.Status, r.CreatedAt, r.BaseSeq, r.LastSeq, r.Lease.Owner, r.Lease.Until, body); err != nil {
+		return err
+	}
+	if first != nil {
+		return putStep(ctx, tx, first)
+	}
+	return nil
 }
 
 // queueResponse stores r queued, holding its input back until it starts.

@@ -1,10 +1,14 @@
 package sqlite
 
 import (
+	"bytes"
+	"compress/flate"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"io"
+	"sync"
 
 	"github.com/engram-run/engram"
 )
@@ -234,9 +238,40 @@ func putEvents(ctx context.Context, tx *txConn, responseID string, events []engr
 	if err != nil {
 		return err
 	}
+	packed, err := pack(body)
+	if err != nil {
+		return err
+	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO response_events (response_id, seq_to, body) VALUES (?, ?, ?)`,
-		responseID, events[len(events)-1].Seq, body)
+		responseID, events[len(events)-1].Seq, packed)
 	return err
+}
+
+// pack compresses a batch of events. A stream repeats itself (every delta
+// event carries the same envelope, the first and last events the whole
+// response), so a batch shrinks several times over for little CPU.
+func pack(body []byte) ([]byte, error) {
+	var buf bytes.Buffer
+	w := flateWriters.Get().(*flate.Writer)
+	defer flateWriters.Put(w)
+	w.Reset(&buf)
+	if _, err := w.Write(body); err != nil {
+		return nil, err
+	}
+	if err := w.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// flateWriters are reused: a flate writer's state is large to allocate.
+var flateWriters = sync.Pool{New: func() any {
+	w, _ := flate.NewWriter(nil, flate.BestSpeed)
+	return w
+}}
+
+func unpack(packed []byte) ([]byte, error) {
+	return io.ReadAll(flate.NewReader(bytes.NewReader(packed)))
 }
 
 // ListSteps implements engram.Store.
@@ -332,6 +367,9 @@ func (db *DB) ListEvents(ctx context.Context, projectID, responseID string, afte
 	for rows.Next() {
 		var body []byte
 		if err := rows.Scan(&body); err != nil {
+			return nil, err
+		}
+		if body, err = unpack(body); err != nil {
 			return nil, err
 		}
 		var batch []engram.StoredEvent
