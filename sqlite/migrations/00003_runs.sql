@@ -13,7 +13,10 @@ CREATE INDEX responses_active ON responses(conversation_id, id) WHERE status IN 
 CREATE INDEX responses_runnable ON responses(status, id) WHERE status IN ('queued', 'in_progress');
 CREATE INDEX responses_list ON responses(project_id, deleted, created_at, id);
 
--- steps is the journal of runs, clustered by run.
+-- steps is the journal of runs. Its rows are large (a model call's whole
+-- output), so it is a rowid table: a WITHOUT ROWID table keeps only about
+-- a quarter of a page of a row in the tree and spills the rest onto an
+-- overflow page of its own, which tripled the bytes per turn.
 CREATE TABLE steps (
     response_id TEXT NOT NULL,
     n           INTEGER NOT NULL,
@@ -22,16 +25,17 @@ CREATE TABLE steps (
     status      TEXT NOT NULL,
     body        TEXT NOT NULL,
     PRIMARY KEY (response_id, n)
-) WITHOUT ROWID;
+);
 
 -- response_events keeps a response's stream: one row per batch of events
 -- written together (a step's), found by the last sequence number in it.
+-- (A rowid table for the same reason as steps.)
 CREATE TABLE response_events (
     response_id TEXT NOT NULL,
     seq_to      INTEGER NOT NULL,
-    body        TEXT NOT NULL,
+    body        BLOB NOT NULL,
     PRIMARY KEY (response_id, seq_to)
-) WITHOUT ROWID;
+);
 
 -- +goose Down
 DROP TABLE response_events;
