@@ -146,9 +146,11 @@ type RunStore interface {
 	// PauseRun stores r (status in_progress with WakeAt in the future, or
 	// requires_action) and releases its lease, with the events so far.
 	PauseRun(ctx context.Context, r *Response, lease Lease, events []StoredEvent) error
-	// ReleaseLeases gives up every lease of owner: a restarted node takes
-	// its runs back at once instead of waiting for its old leases to pass.
-	ReleaseLeases(ctx context.Context, owner string) error
+	// ReleaseLeases gives up every lease held by node, that is every lease
+	// whose owner is node or begins with node + "/" (a node's claims carry
+	// a nonce after the slash): a restarted node takes its runs back at
+	// once instead of waiting for its old leases to pass.
+	ReleaseLeases(ctx context.Context, node string) error
 	// RequestCancel asks a run to stop: a queued run is cancelled at once
 	// (its input never reaches the log), a paused one is ended cancelled
 	// with the output its completed steps made, a running one is flagged

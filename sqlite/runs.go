@@ -163,9 +163,12 @@ func (db *DB) PauseRun(ctx context.Context, r *engram.Response, lease engram.Lea
 }
 
 // ReleaseLeases implements engram.Store.
-func (db *DB) ReleaseLeases(ctx context.Context, owner string) error {
+func (db *DB) ReleaseLeases(ctx context.Context, node string) error {
+	// substr, not LIKE: a node id may hold % or _.
+	prefix := node + "/"
 	return db.tx(ctx, func(tx *txConn) error {
-		_, err := tx.ExecContext(ctx, `UPDATE responses SET lease_until = 0 WHERE status = 'in_progress' AND lease_owner = ?`, owner)
+		_, err := tx.ExecContext(ctx, `UPDATE responses SET lease_until = 0
+			WHERE status = 'in_progress' AND (lease_owner = ? OR substr(lease_owner, 1, ?) = ?)`, node, len(prefix), prefix)
 		return err
 	})
 }

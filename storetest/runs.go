@@ -102,11 +102,16 @@ func testLeases(t *testing.T, s engram.Store) {
 	must(t, s.FinishResponse(ctx, r, engram.RunEnd{Lease: b}))
 	wantCode(t, s.FinishResponse(ctx, r, engram.RunEnd{Lease: b}), engram.EConflict)
 
-	// A restarted node gives its leases up at once.
-	_, r2 := startRun(t, s, pid, engram.Lease{Owner: "node-c:1", Until: farFuture}, "q2")
+	// A restarted node gives its leases up at once, whatever nonce its
+	// claims carried, and only its own: "node-c" is not "node-cd".
+	_, r2 := startRun(t, s, pid, engram.Lease{Owner: "node-c/1a2b", Until: farFuture}, "q2")
 	_, err = s.ClaimRun(ctx, b, now(), r2.ID)
 	wantCode(t, err, engram.ENotFound)
-	must(t, s.ReleaseLeases(ctx, "node-c:1"))
+	must(t, s.ReleaseLeases(ctx, "node-cd"))
+	must(t, s.ReleaseLeases(ctx, "node-"))
+	_, err = s.ClaimRun(ctx, b, now(), r2.ID)
+	wantCode(t, err, engram.ENotFound)
+	must(t, s.ReleaseLeases(ctx, "node-c"))
 	claimed, err = s.ClaimRun(ctx, b, now(), r2.ID)
 	must(t, err)
 	if claimed.ID != r2.ID {
