@@ -15,6 +15,7 @@ type Agent struct {
 	Instructions string        `json:"instructions,omitempty"`
 	Tools        []ToolSpec    `json:"tools,omitempty"`
 	Context      ContextPolicy `json:"context"`
+	Memory       AgentMemory   `json:"memory"`
 	Temperature  *float64      `json:"temperature,omitempty"`
 	MaxToolCalls int           `json:"max_tool_calls,omitempty"`
 	Limits       RunLimits     `json:"limits"`
@@ -31,6 +32,38 @@ type ContextPolicy struct {
 	// BudgetTokens caps the input tokens of one model call; 0 means the
 	// model's own context window (less the room kept for output).
 	BudgetTokens int `json:"budget_tokens,omitempty"`
+}
+
+// AgentMemory is what an agent remembers beyond a conversation's log.
+type AgentMemory struct {
+	// Blocks are placed in every context, after the instructions, in this
+	// order. A ref names a block by ID; a ref with only Label and Value
+	// (on create or update) makes a new block and is stored as its ID.
+	Blocks []BlockRef `json:"blocks,omitempty"`
+	// Recall places the records (and past conversation messages) most
+	// relevant to each turn's input in the context, for runs that name an
+	// end user: "auto" (the default) or "off".
+	Recall string `json:"recall,omitempty"`
+	// Extraction asks the model, after a conversation has been idle for
+	// IdleSeconds or every EveryTurns turns, to write the facts and
+	// preferences it learned as records. Off unless one of them is set.
+	Extraction ExtractionPolicy `json:"extraction"`
+}
+
+// BlockRef names a memory block an agent sees.
+type BlockRef struct {
+	ID    string `json:"id,omitempty"`
+	Label string `json:"label,omitempty"`
+	Value string `json:"value,omitempty"`
+	Limit int    `json:"limit,omitempty"`
+}
+
+// ExtractionPolicy says when to extract records from an agent's
+// conversations, and with which model (the agent's when empty).
+type ExtractionPolicy struct {
+	IdleSeconds int    `json:"idle_seconds,omitempty"`
+	EveryTurns  int    `json:"every_turns,omitempty"`
+	Model       string `json:"model,omitempty"`
 }
 
 // ToolSpec declares a tool a model may call. Type "function" is answered by

@@ -87,9 +87,13 @@ type ToolCall struct {
 	ProjectID      string
 	ConversationID string
 	ResponseID     string
-	User           string
-	CallID         string
-	Arguments      json.RawMessage
+	AgentID        string
+	// Blocks are the IDs of the memory blocks the agent sees, for tools
+	// that edit them by label.
+	Blocks    []string
+	User      string
+	CallID    string
+	Arguments json.RawMessage
 	// IdempotencyKey is stable across retries of the same call.
 	IdempotencyKey string
 }
