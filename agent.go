@@ -30,8 +30,26 @@ type Agent struct {
 // ContextPolicy bounds what is sent to the model on each call.
 type ContextPolicy struct {
 	// BudgetTokens caps the input tokens of one model call; 0 means the
-	// model's own context window (less the room kept for output).
+	// model's own context window (less the room kept for output). Overrides
+	// the table of known models' windows.
 	BudgetTokens int `json:"budget_tokens,omitempty"`
+	// Truncation is what happens when the context passes the budget:
+	// "auto" (the default for agents) drops the oldest items; "disabled"
+	// fails the response with context_length_exceeded, as OpenAI does.
+	// A request's own truncation wins.
+	Truncation string `json:"truncation,omitempty"`
+	// Compaction summarises older items once the context passes
+	// ThresholdTokens (default 80% of the budget), keeping the newest
+	// KeepTokens (default a quarter of the budget) word for word. "auto"
+	// (the default for agents) or "off". Model, when set, writes the
+	// summaries instead of the agent's model (a cheaper one, say).
+	Compaction      string `json:"compaction,omitempty"`
+	ThresholdTokens int    `json:"compact_threshold,omitempty"`
+	KeepTokens      int    `json:"keep_tokens,omitempty"`
+	CompactionModel string `json:"compaction_model,omitempty"`
+	// RecallTokens bounds the recalled memories placed in each call
+	// (default a tenth of the budget).
+	RecallTokens int `json:"recall_tokens,omitempty"`
 }
 
 // AgentMemory is what an agent remembers beyond a conversation's log.

@@ -47,6 +47,12 @@ const (
 	// response item (as input) or POST /v1/responses/{id}/approvals.
 	ItemApprovalRequest  = "mcp_approval_request"
 	ItemApprovalResponse = "mcp_approval_response"
+	// A compaction item stands for the log before it: its summary (in
+	// EncryptedContent, which OpenAI keeps opaque and Engram keeps
+	// readable, the data being the user's own) replaces every item up to
+	// CompactedThrough in the model's context; those items stay in the log
+	// and in searches.
+	ItemCompaction = "compaction"
 )
 
 // Item is one entry of a conversation's log. Its JSON form is OpenAI's item
@@ -76,6 +82,10 @@ type Item struct {
 	ApprovalRequestID string `json:"approval_request_id,omitempty"`
 	Approve           *bool  `json:"approve,omitempty"`
 	Reason            string `json:"reason,omitempty"`
+
+	// compaction: the seq of the last item the summary covers; 0 when it
+	// covers everything before it (a compaction item given as input).
+	CompactedThrough int64 `json:"compacted_through,omitempty"`
 
 	// Storage: where the item sits in the log and what it cost.
 	ConversationID string `json:"-"`
@@ -123,6 +133,8 @@ func (it *Item) Text() string {
 		return it.Name + " " + it.Arguments
 	case ItemFunctionCallOutput:
 		return it.Output
+	case ItemCompaction:
+		return it.EncryptedContent
 	}
 	var n int
 	for _, c := range it.Content {
@@ -157,6 +169,8 @@ func ItemIDPrefix(itemType string) string {
 		return "mcpr"
 	case ItemApprovalResponse:
 		return "mcpa"
+	case ItemCompaction:
+		return "cmp"
 	}
 	return "item"
 }

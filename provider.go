@@ -36,7 +36,17 @@ type ModelRequest struct {
 	// (OpenAI prompt_cache_key; Anthropic gets cache_control breakpoints).
 	CacheKey string
 	User     string
+	// Task is "" for a turn of the conversation, or TaskCompaction or
+	// TaskExtraction when Engram asks the model to summarise or to
+	// extract memories: the answer is read by Engram, not shown.
+	Task string
 }
+
+// Model call tasks other than a conversation's turn.
+const (
+	TaskCompaction = "compaction"
+	TaskExtraction = "extraction"
+)
 
 // ModelEvent is one step of a model's streamed answer. For every output item
 // an adapter emits ModelItemAdded first, then deltas, then ModelItemDone with

@@ -19,32 +19,35 @@ const (
 // Response is one turn of work (a run): input items, then model and tool
 // calls in a loop, then output items.
 type Response struct {
-	ID                 string            `json:"id"`
-	ProjectID          string            `json:"-"`
-	ConversationID     string            `json:"-"` // the log the run appends to (hidden for chains)
-	Conversation       string            `json:"-"` // the conversation the caller named, if any
-	PreviousResponseID string            `json:"previous_response_id,omitempty"`
-	AgentID            string            `json:"-"`
-	AgentVersion       int               `json:"-"`
-	Model              string            `json:"model"` // as requested: provider/model or agent/NAME
-	Instructions       string            `json:"instructions,omitempty"`
-	Tools              []ToolSpec        `json:"tools,omitempty"`
-	ToolChoice         json.RawMessage   `json:"tool_choice,omitempty"`
-	Temperature        *float64          `json:"temperature,omitempty"`
-	TopP               *float64          `json:"top_p,omitempty"`
-	MaxOutputTokens    int               `json:"max_output_tokens,omitempty"`
-	MaxToolCalls       int               `json:"max_tool_calls,omitempty"`
-	ParallelToolCalls  bool              `json:"parallel_tool_calls"`
-	Truncation         string            `json:"truncation,omitempty"`
-	PromptCacheKey     string            `json:"prompt_cache_key,omitempty"`
-	Store              bool              `json:"store"`
-	Background         bool              `json:"background"`
-	User               string            `json:"user,omitempty"`
-	Metadata           map[string]string `json:"metadata"`
-	Status             string            `json:"status"`
-	Error              *ResponseError    `json:"error,omitempty"`
-	IncompleteReason   string            `json:"-"` // max_output_tokens, max_tool_calls, …
-	Output             []*Item           `json:"output"`
+	ID                 string          `json:"id"`
+	ProjectID          string          `json:"-"`
+	ConversationID     string          `json:"-"` // the log the run appends to (hidden for chains)
+	Conversation       string          `json:"-"` // the conversation the caller named, if any
+	PreviousResponseID string          `json:"previous_response_id,omitempty"`
+	AgentID            string          `json:"-"`
+	AgentVersion       int             `json:"-"`
+	Model              string          `json:"model"` // as requested: provider/model or agent/NAME
+	Instructions       string          `json:"instructions,omitempty"`
+	Tools              []ToolSpec      `json:"tools,omitempty"`
+	ToolChoice         json.RawMessage `json:"tool_choice,omitempty"`
+	Temperature        *float64        `json:"temperature,omitempty"`
+	TopP               *float64        `json:"top_p,omitempty"`
+	MaxOutputTokens    int             `json:"max_output_tokens,omitempty"`
+	MaxToolCalls       int             `json:"max_tool_calls,omitempty"`
+	ParallelToolCalls  bool            `json:"parallel_tool_calls"`
+	Truncation         string          `json:"truncation,omitempty"`
+	// CompactThreshold > 0 turns compaction on for the run (the request's
+	// context_management, or the agent's policy): see ContextPolicy.
+	CompactThreshold int               `json:"compact_threshold,omitempty"`
+	PromptCacheKey   string            `json:"prompt_cache_key,omitempty"`
+	Store            bool              `json:"store"`
+	Background       bool              `json:"background"`
+	User             string            `json:"user,omitempty"`
+	Metadata         map[string]string `json:"metadata"`
+	Status           string            `json:"status"`
+	Error            *ResponseError    `json:"error,omitempty"`
+	IncompleteReason string            `json:"-"` // max_output_tokens, max_tool_calls, …
+	Output           []*Item           `json:"output"`
 	// BaseSeq is the seq of the last item of ConversationID the run saw when
 	// it started. For a hidden conversation CreateResponse fails with
 	// EConflict when the log has moved on since (a concurrent continuation
@@ -173,14 +176,23 @@ type ResponseRequest struct {
 	MaxToolCalls       int
 	ParallelToolCalls  *bool
 	Truncation         string
-	Store              *bool
-	Stream             bool
-	Background         bool
-	User               string
-	Metadata           map[string]string
-	PromptCacheKey     string
-	Concurrency        string    // Engram extension: reject, enqueue (default) or interrupt
-	Limits             RunLimits // Engram extension
+	// ContextManagement is OpenAI's context_management: a compaction
+	// entry turns server-side compaction on at its threshold.
+	ContextManagement []ContextManagement
+	Store             *bool
+	Stream            bool
+	Background        bool
+	User              string
+	Metadata          map[string]string
+	PromptCacheKey    string
+	Concurrency       string    // Engram extension: reject, enqueue (default) or interrupt
+	Limits            RunLimits // Engram extension
+}
+
+// ContextManagement is one entry of a request's context_management.
+type ContextManagement struct {
+	Type             string `json:"type"` // "compaction"
+	CompactThreshold int    `json:"compact_threshold,omitempty"`
 }
 
 // IsTerminal reports whether a response status is final.

@@ -333,8 +333,62 @@ func (db *DB) DeleteItem(ctx context.Context, projectID, conversationID, itemID 
 
 // RecentItems implements engram.Store.
 func (db *DB) RecentItems(ctx context.Context, projectID, conversationID string, upTo int64, maxItems, maxTokens int) ([]*engram.Item, error) {
-	// Only the fork link is needed: the first read is bounded by the
-	// conversation's own items, each later one by a fork point.
+	chain, err := db.forkChain(ctx, projectID, conversationID, upTo)
+	if err != nil {
+		return nil, err
+	}
+	// The newest compaction item stands for everything it covers: the
+	// window is that item and what came after what it covers.
+	var compaction *engram.Item
+	var lower int64 // read items above this seq
+	for _, seg := range chain {
+		it, err := scanItem(db.r.QueryRowContext(ctx, `SELECT `+itemColumns+` FROM items WHERE conversation_id = ? AND seq <= ? AND type = 'compaction' AND deleted = 0 ORDER BY seq DESC LIMIT 1`, seg.convID, seg.upper))
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		} else if err != nil {
+			return nil, err
+		}
+		compaction, lower = it, it.CompactedThrough
+		if lower == 0 {
+			lower = it.Seq - 1
+		}
+		break
+	}
+	var newestFirst []*engram.Item
+	sum := 0
+	if compaction != nil {
+		sum, maxItems = compaction.Tokens, maxItems-1
+	}
+	for _, seg := range chain {
+		if seg.upper <= lower {
+			break
+		}
+		full, err := db.readBack(ctx, seg.convID, seg.upper, lower, maxItems-len(newestFirst), maxTokens, &sum, &newestFirst)
+		if err != nil {
+			return nil, err
+		}
+		if full {
+			break
+		}
+	}
+	if compaction != nil {
+		newestFirst = append(newestFirst, compaction)
+	}
+	slices.Reverse(newestFirst)
+	return newestFirst, nil
+}
+
+// segment is one conversation of a fork chain and the highest seq of it
+// the chain reads.
+type segment struct {
+	convID string
+	upper  int64
+}
+
+// forkChain returns the logs a conversation's history lies in, itself
+// first, then each parent below its fork point. A deleted parent still
+// lends its history to its forks.
+func (db *DB) forkChain(ctx context.Context, projectID, conversationID string, upTo int64) ([]segment, error) {
 	var forkOf string
 	var forkSeq int64
 	err := db.r.QueryRowContext(ctx, `SELECT fork_of, fork_seq FROM conversations WHERE project_id = ? AND id = ? AND deleted = 0`, projectID, conversationID).Scan(&forkOf, &forkSeq)
@@ -343,38 +397,30 @@ func (db *DB) RecentItems(ctx context.Context, projectID, conversationID string,
 	} else if err != nil {
 		return nil, err
 	}
-	var newestFirst []*engram.Item
-	sum := 0
-	convID, upper := conversationID, int64(math.MaxInt64)
+	upper := int64(math.MaxInt64)
 	if upTo > 0 {
 		upper = upTo
 	}
-	for {
-		full, err := db.readBack(ctx, convID, upper, maxItems-len(newestFirst), maxTokens, &sum, &newestFirst)
-		if err != nil {
-			return nil, err
-		}
-		if full || forkOf == "" {
-			break
-		}
-		// Continue into the parent's log below the fork point. A deleted
-		// parent still lends its history to its forks.
-		convID, upper = forkOf, min(upper, forkSeq)
-		if err := db.r.QueryRowContext(ctx, `SELECT fork_of, fork_seq FROM conversations WHERE project_id = ? AND id = ?`, projectID, convID).Scan(&forkOf, &forkSeq); err != nil {
+	chain := []segment{{conversationID, upper}}
+	for forkOf != "" {
+		upper = min(upper, forkSeq)
+		chain = append(chain, segment{forkOf, upper})
+		if err := db.r.QueryRowContext(ctx, `SELECT fork_of, fork_seq FROM conversations WHERE project_id = ? AND id = ?`, projectID, forkOf).Scan(&forkOf, &forkSeq); err != nil {
 			return nil, err
 		}
 	}
-	slices.Reverse(newestFirst)
-	return newestFirst, nil
+	return chain, nil
 }
 
-// readBack reads c's items at or below seq upper, newest first, adding them
-// to out until the budget is spent; full reports that it was.
-func (db *DB) readBack(ctx context.Context, convID string, upper int64, limit, maxTokens int, sum *int, out *[]*engram.Item) (full bool, err error) {
+// readBack reads c's items above seq lower and at or below seq upper
+// (older compaction items left out: the newest one stands for them),
+// newest first, adding them to out until the budget is spent; full reports
+// that it was.
+func (db *DB) readBack(ctx context.Context, convID string, upper, lower int64, limit, maxTokens int, sum *int, out *[]*engram.Item) (full bool, err error) {
 	if limit <= 0 {
 		return true, nil
 	}
-	rows, err := db.r.QueryContext(ctx, `SELECT `+itemColumns+` FROM items WHERE conversation_id = ? AND seq <= ? AND deleted = 0 ORDER BY seq DESC LIMIT ?`, convID, upper, limit)
+	rows, err := db.r.QueryContext(ctx, `SELECT `+itemColumns+` FROM items WHERE conversation_id = ? AND seq <= ? AND seq > ? AND deleted = 0 AND type != 'compaction' ORDER BY seq DESC LIMIT ?`, convID, upper, lower, limit)
 	if err != nil {
 		return false, err
 	}

@@ -559,3 +559,61 @@ func testForkSharedDeletion(t *testing.T, s engram.Store) {
 		}
 	}
 }
+
+// testCompactionWindow: a window starts at the newest compaction item and
+// reads only what came after what it covers; the covered items stay in the
+// log.
+func testCompactionWindow(t *testing.T, s engram.Store) {
+	pid := newProject(t, s)
+	compaction := func(summary string, through int64) *engram.Item {
+		return &engram.Item{Type: engram.ItemCompaction, EncryptedContent: summary, CompactedThrough: through, Tokens: 5}
+	}
+	c := newConversation(t, s, pid, true, msgs("1", "2", "3", "4")...) // seqs 1-4
+	must(t, s.AppendItems(ctx, pid, c.ID, []*engram.Item{compaction("S1", 2)}))
+	must(t, s.AppendItems(ctx, pid, c.ID, msgs("6", "7")))
+	if r := recent(t, s, pid, c.ID, 100, 0); r != "[S1 3 4 6 7]" {
+		t.Errorf("window after one compaction = %s, want [S1 3 4 6 7]", r)
+	}
+	// The summary is always in the window; the budget cuts the oldest raw
+	// items after it (each message costs 10, the summary 5).
+	if r := recent(t, s, pid, c.ID, 100, 25); r != "[S1 6 7]" {
+		t.Errorf("window of 25 tokens = %s, want [S1 6 7]", r)
+	}
+	if r := recent(t, s, pid, c.ID, 3, 0); r != "[S1 6 7]" {
+		t.Errorf("window of 3 items = %s, want [S1 6 7]", r)
+	}
+	// A compaction item given as input covers everything before it.
+	must(t, s.AppendItems(ctx, pid, c.ID, []*engram.Item{compaction("S2", 0)}))
+	must(t, s.AppendItems(ctx, pid, c.ID, msgs("9")))
+	if r := recent(t, s, pid, c.ID, 100, 0); r != "[S2 9]" {
+		t.Errorf("window after a second compaction = %s, want [S2 9]", r)
+	}
+	// Read as it stood before the second one, the first still rules.
+	got, err := s.RecentItems(ctx, pid, c.ID, 7, 100, 0)
+	must(t, err)
+	if fmt.Sprint(texts(got)) != "[S1 3 4 6 7]" {
+		t.Errorf("window up to seq 7 = %v, want [S1 3 4 6 7]", texts(got))
+	}
+	// A fork made after the first compaction inherits it.
+	fork := &engram.Conversation{ID: engram.NewID("conv"), ProjectID: pid, ForkOf: c.ID, ForkSeq: 7}
+	must(t, s.ForkConversation(ctx, fork))
+	must(t, s.AppendItems(ctx, pid, fork.ID, msgs("f")))
+	if r := recent(t, s, pid, fork.ID, 100, 0); r != "[S1 3 4 6 7 f]" {
+		t.Errorf("fork window = %s, want [S1 3 4 6 7 f]", r)
+	}
+	// Deleting the newest compaction brings back what it covered.
+	page, _, err := s.ListItems(ctx, pid, c.ID, engram.Page{Limit: 100, Order: "asc"})
+	must(t, err)
+	for _, it := range page {
+		if it.Type == engram.ItemCompaction && it.Text() == "S2" {
+			must(t, s.DeleteItem(ctx, pid, c.ID, it.ID))
+		}
+	}
+	if r := recent(t, s, pid, c.ID, 100, 0); r != "[S1 3 4 6 7 9]" {
+		t.Errorf("window after deleting S2 = %s, want [S1 3 4 6 7 9]", r)
+	}
+	// The covered items are still in the log.
+	if len(page) != 9 {
+		t.Errorf("log holds %d items, want 9", len(page))
+	}
+}

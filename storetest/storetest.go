@@ -34,6 +34,7 @@ func Run(t *testing.T, open func(t *testing.T) engram.Store) {
 		{"ItemPaging", testItemPaging},
 		{"ItemDelete", testItemDelete},
 		{"RecentItems", testRecentItems},
+		{"CompactionWindow", testCompactionWindow},
 		{"Forks", testForks},
 		{"ForkBelowForkPoint", testForkBelowForkPoint},
 		{"ForkSharedDeletion", testForkSharedDeletion},
