@@ -231,4 +231,21 @@ type ResponseService interface {
 	Cancel(ctx context.Context, projectID, id string) (*Response, error)
 	// Approve answers one approval request of a paused response.
 	Approve(ctx context.Context, projectID, id string, a Approval) (*Response, error)
+	// Compact summarises a context (the request's input after its
+	// previous response or conversation) into a compaction item followed
+	// by the newest items kept word for word: OpenAI's
+	// /v1/responses/compact. Given a conversation, the compaction item is
+	// also appended to its log, so its next turns start from it.
+	Compact(ctx context.Context, projectID string, req *ResponseRequest) (*Compaction, error)
+	// CountInputTokens counts the input tokens the request's first model
+	// call would send, as the context engine would build it.
+	CountInputTokens(ctx context.Context, projectID string, req *ResponseRequest) (int, error)
+}
+
+// Compaction is the answer of Compact.
+type Compaction struct {
+	ID        string  `json:"id"`
+	CreatedAt int64   `json:"created_at"`
+	Output    []*Item `json:"output"`
+	Usage     Usage   `json:"usage"`
 }

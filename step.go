@@ -35,10 +35,13 @@ type Step struct {
 	WakeAt int64 `json:"wake_at,omitempty"`
 	// Approval is set on a tool step that waits for, or got, a person's
 	// decision.
-	Approval    *Approval `json:"approval,omitempty"`
-	Error       string    `json:"error,omitempty"`
-	StartedAt   int64     `json:"started_at"`
-	CompletedAt int64     `json:"completed_at,omitempty"`
+	Approval *Approval `json:"approval,omitempty"`
+	// Context says how a model step's context was built, when more
+	// happened than reading the window: compaction, truncation, recall.
+	Context     *StepContext `json:"context,omitempty"`
+	Error       string       `json:"error,omitempty"`
+	StartedAt   int64        `json:"started_at"`
+	CompletedAt int64        `json:"completed_at,omitempty"`
 }
 
 // Step kinds.
@@ -171,4 +174,27 @@ type RunStore interface {
 	ListResponses(ctx context.Context, projectID string, f ResponseFilter) ([]*Response, bool, error)
 	// ListEvents returns a response's persisted stream events after seq.
 	ListEvents(ctx context.Context, projectID, responseID string, after int64) ([]StoredEvent, error)
+}
+
+// StepContext records what the context engine did for a model call.
+type StepContext struct {
+	// Compacted items were summarised into the compaction item CompactionID.
+	Compacted    int    `json:"compacted,omitempty"`
+	CompactionID string `json:"compaction_id,omitempty"`
+	// Truncated items were dropped from the window (compaction's fallback),
+	// and Note says why.
+	Truncated int    `json:"truncated,omitempty"`
+	Note      string `json:"note,omitempty"`
+	// Recalled are the memories placed in the context for this call.
+	Recalled []Recalled `json:"recalled,omitempty"`
+}
+
+// Recalled is one memory placed in a model call's context: a record, or a
+// message of a past conversation.
+type Recalled struct {
+	Type           string  `json:"type"` // "record" or "item"
+	ID             string  `json:"id"`
+	ConversationID string  `json:"conversation,omitempty"`
+	Score          float64 `json:"score"`
+	Tokens         int     `json:"tokens"`
 }

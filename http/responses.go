@@ -234,3 +234,50 @@ func (s *Server) listResponses(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, openai.NewList(out, more, func(r *openai.Response) string { return r.ID }))
 }
+
+// compactResponse summarises a context: OpenAI's /v1/responses/compact.
+func (s *Server) compactResponse(w http.ResponseWriter, r *http.Request) {
+	body, err := s.readBody(w, r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	req, err := openai.DecodeCompactRequest(body)
+	if err == nil {
+		req.User, err = boundUser(r, req.User)
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	c, err := s.Responses.Compact(r.Context(), keyOf(r).ProjectID, req)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, openai.EncodeCompaction(c))
+}
+
+// countInputTokens counts what a response's first model call would send:
+// OpenAI's /v1/responses/input_tokens.
+func (s *Server) countInputTokens(w http.ResponseWriter, r *http.Request) {
+	body, err := s.readBody(w, r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	req, err := openai.DecodeInputTokensRequest(body)
+	if err == nil {
+		req.User, err = boundUser(r, req.User)
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	n, err := s.Responses.CountInputTokens(r.Context(), keyOf(r).ProjectID, req)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"object": "response.input_tokens", "input_tokens": n})
+}

@@ -264,6 +264,8 @@ func errorCode(e *engram.Error) string {
 			return "missing_required_parameter"
 		case strings.HasPrefix(e.Message, "We could not parse"), strings.HasPrefix(e.Message, "The request body"):
 			return "invalid_json"
+		case strings.HasPrefix(e.Message, "Your input exceeds the context window"):
+			return "context_length_exceeded"
 		}
 		return "invalid_value"
 	case engram.EUnsupported:

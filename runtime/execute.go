@@ -34,6 +34,10 @@ type run struct {
 	toolRun int // server-side tool calls made
 	models  int // model calls made
 
+	cs        contextSettings
+	compacted bool         // the window already starts at this run's summary
+	recalled  *engram.Item // the memories recalled for this turn, shown beside its input
+
 	seq     int64                // the next stream event's number
 	pending []engram.StoredEvent // events not yet in the store
 	dirty   *engram.Step         // a completed step not yet saved: saved with the next write
@@ -51,13 +55,16 @@ type run struct {
 
 // newRun prepares a run of r from its plan and journal.
 func (rt *Runtime) newRun(p *plan, r *engram.Response, lease engram.Lease, input []*engram.Item, steps []*engram.Step, emitTo func(engram.StoredEvent)) *run {
-	x := &run{rt: rt, p: p, r: r, lease: lease, emitTo: emitTo, input: input, steps: steps}
+	x := &run{rt: rt, p: p, r: r, lease: lease, emitTo: emitTo, input: input, steps: steps, cs: p.context(r)}
 	x.window = make([]*engram.Item, 0, len(p.history)+len(input)+4)
 	x.window = append(append(x.window, p.history...), input...)
 	r.Output = r.Output[:0]
 	for _, s := range steps {
 		for _, it := range s.Output {
 			x.addOutput(it)
+			if it.Type == engram.ItemCompaction {
+				x.applyCompaction(it)
+			}
 		}
 		switch {
 		case s.Kind == engram.StepModel && s.Status == engram.StepCompleted:
@@ -308,6 +315,10 @@ func (x *run) modelStep(ctx context.Context, s *engram.Step) error {
 			return err
 		}
 	}
+	s.Output, s.Context, s.Usage = nil, nil, nil
+	if x.needsCompaction() {
+		x.compact(ctx, s)
+	}
 	res, req, err := x.callModel(ctx)
 	if err != nil {
 		s.Status, s.Error, s.CompletedAt = engram.StepFailed, engram.ErrorMessage(err), engram.Now()
@@ -316,7 +327,10 @@ func (x *run) modelStep(ctx context.Context, s *engram.Step) error {
 	}
 	u := x.recordUsage(req, res)
 	x.models++
-	s.Output, s.Usage, s.StopReason = res.Output, &u, res.StopReason
+	if s.Usage != nil { // the summariser's
+		u.Add(*s.Usage)
+	}
+	s.Output, s.Usage, s.StopReason = append(s.Output, res.Output...), &u, res.StopReason
 	s.Status, s.CompletedAt = engram.StepCompleted, engram.Now()
 	// Saved with the next write: the run's end, when this was its last
 	// step, so a plain turn costs one write less.
@@ -329,7 +343,7 @@ func (x *run) callModel(ctx context.Context) (*engram.ModelResult, *engram.Model
 	req := &engram.ModelRequest{
 		Model:           x.p.model,
 		Instructions:    x.p.instructions(),
-		Input:           pairedOnly(x.window),
+		Input:           modelInput(pairedOnly(x.window), x.recalled),
 		Tools:           toolSchemas(x.p.tools),
 		ToolChoice:      x.r.ToolChoice,
 		Temperature:     x.r.Temperature,
@@ -419,19 +433,29 @@ func (x *run) addUsage(u engram.Usage) {
 }
 
 // statelessTokens estimates what a stateless client would have sent for the
-// same call: the whole history, not a window of it. When the window held
-// the whole history the two are equal.
+// same call: the whole history, not a window or a summary of it, and no
+// recalled memories. When the window held the whole history the two are
+// equal.
 func (x *run) statelessTokens(sent int) int {
 	hist := x.p.conv
 	if hist == nil || len(x.p.history) == 0 {
 		return sent
 	}
-	windowed := tokens.Items(x.p.history)
-	total := int(hist.Tokens)
-	if total < windowed {
-		total = windowed
+	fromLog := make(map[*engram.Item]bool, len(x.p.history))
+	for _, it := range x.p.history {
+		fromLog[it] = true
 	}
-	return sent - windowed + total
+	windowed := 0
+	for _, it := range x.window {
+		if fromLog[it] || it.Type == engram.ItemCompaction {
+			windowed += it.Tokens
+		}
+	}
+	if x.recalled != nil {
+		windowed += x.recalled.Tokens
+	}
+	total := max(int(hist.Tokens), tokens.Items(x.p.history))
+	return max(sent-windowed, 0) + total
 }
 
 // finish records the run's end (or its pause) and emits its last event.

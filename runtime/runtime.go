@@ -110,6 +110,12 @@ func (rt *Runtime) CreateResponse(ctx context.Context, projectID string, req *en
 		return nil, err
 	}
 	r := p.newResponse()
+	if p.conv != nil {
+		fixed := tokens.Stable(p.instructions()) + toolTokens(p.tools) + tokens.Items(input)
+		if err := rt.readHistory(ctx, p, r, p.conv.LastSeq, fixed, true); err != nil {
+			return nil, err
+		}
+	}
 	if err := checkToolOutputs(p.history, input); err != nil {
 		return nil, err
 	}
@@ -293,20 +299,6 @@ func (rt *Runtime) plan(ctx context.Context, projectID string, req *engram.Respo
 			return nil, err
 		}
 	}
-	if p.conv != nil && p.conv.LastSeq > 0 {
-		fixed := tokens.Stable(p.instructions()) + toolTokens(p.tools) + tokens.Items(req.Input)
-		room := max(p.budget-fixed, 1)
-		history, ok := rt.windows.get(p.conv, rt.MaxWindowItems, room)
-		if !ok {
-			var err error
-			history, err = rt.Store.RecentItems(ctx, p.projectID, p.conv.ID, p.conv.LastSeq, rt.MaxWindowItems, room)
-			if err != nil {
-				return nil, err
-			}
-			rt.windows.put(p.conv, history, room)
-		}
-		p.history = trimToTurnStart(history)
-	}
 	return p, nil
 }
 
@@ -410,6 +402,33 @@ func (rt *Runtime) ValidateAgent(a *engram.Agent) error {
 	if err := rt.resolveTools(p); err != nil {
 		return engram.ParamErrorf(engram.EUnprocessable, "tools", "%s", engram.ErrorMessage(err))
 	}
+	return validateContextPolicy(rt, a.Context)
+}
+
+func validateContextPolicy(rt *Runtime, c engram.ContextPolicy) error {
+	switch c.Truncation {
+	case "", "auto", "disabled":
+	default:
+		return engram.ParamErrorf(engram.EInvalid, "context.truncation", "Invalid value for 'context.truncation': expected one of 'auto' or 'disabled', but got '%s'.", c.Truncation)
+	}
+	switch c.Compaction {
+	case "", "auto", "off":
+	default:
+		return engram.ParamErrorf(engram.EInvalid, "context.compaction", "Invalid value for 'context.compaction': expected one of 'auto' or 'off', but got '%s'.", c.Compaction)
+	}
+	for name, n := range map[string]int{"compact_threshold": c.ThresholdTokens, "keep_tokens": c.KeepTokens, "recall_tokens": c.RecallTokens} {
+		if n < 0 {
+			return engram.ParamErrorf(engram.EInvalid, "context."+name, "Invalid 'context.%s': expected a positive integer.", name)
+		}
+	}
+	if c.ThresholdTokens > 0 && c.ThresholdTokens < 1000 {
+		return engram.ParamErrorf(engram.EInvalid, "context.compact_threshold", "Invalid 'context.compact_threshold': expected a value >= 1000, but got %d instead.", c.ThresholdTokens)
+	}
+	if c.CompactionModel != "" {
+		if _, _, err := rt.Providers.Resolve(c.CompactionModel); err != nil || strings.HasPrefix(c.CompactionModel, "agent/") {
+			return engram.ParamErrorf(engram.EUnprocessable, "context.compaction_model", "The compaction model '%s' is not a configured provider's model.", c.CompactionModel)
+		}
+	}
 	return nil
 }
 
@@ -457,9 +476,7 @@ func (p *plan) newResponse() *engram.Response {
 	if r.Metadata == nil {
 		r.Metadata = map[string]string{}
 	}
-	if r.Truncation == "" {
-		r.Truncation = "disabled"
-	}
+	p.settleContext(r)
 	if p.conv != nil {
 		r.ConversationID = p.conv.ID
 		r.BaseSeq = p.conv.LastSeq
@@ -589,12 +606,12 @@ func (rt *Runtime) planFor(ctx context.Context, r *engram.Response) (*plan, erro
 	if p.conv, err = rt.Store.GetConversation(ctx, r.ProjectID, r.ConversationID); err != nil {
 		return nil, err
 	}
-	room := max(p.budget-tokens.Stable(p.instructions())-toolTokens(p.tools), 1)
-	history, err := rt.Store.RecentItems(ctx, r.ProjectID, r.ConversationID, r.LastSeq, rt.MaxWindowItems, room)
-	if err != nil {
+	// The run's input is in the log by now: the window read up to the
+	// run's last item holds it.
+	fixed := tokens.Stable(p.instructions()) + toolTokens(p.tools)
+	if err := rt.readHistory(ctx, p, r, r.LastSeq, fixed, false); err != nil {
 		return nil, err
 	}
-	p.history = trimToTurnStart(history)
 	return p, nil
 }
 

@@ -68,6 +68,9 @@ func inputBudget(model string, agentBudget, maxOutput int) int {
 // tool call or tool output whose partner fell outside the window would be
 // rejected by providers, so the window starts at a message.
 func trimToTurnStart(items []*engram.Item) []*engram.Item {
+	if len(items) > 0 && items[0].Type == engram.ItemCompaction {
+		return append([]*engram.Item{items[0]}, trimToTurnStart(items[1:])...) // the summary opens any window
+	}
 	for i, it := range items {
 		if it.Type == engram.ItemMessage {
 			return items[i:]

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"math"
 	"sync"
 
 	"github.com/engram-run/engram"
@@ -35,6 +36,7 @@ func newWindowCache(maxEntries int) *windowCache {
 // get returns the newest items of c fitting room tokens and maxItems, as the
 // store's RecentItems would, or false when the cache cannot answer.
 func (wc *windowCache) get(c *engram.Conversation, maxItems, room int) ([]*engram.Item, bool) {
+	room = unlimited(room)
 	wc.mu.Lock()
 	defer wc.mu.Unlock()
 	e := wc.entries[c.ID]
@@ -51,8 +53,13 @@ func (wc *windowCache) get(c *engram.Conversation, maxItems, room int) ([]*engra
 }
 
 // tail returns the newest items within maxItems and room tokens; the newest
-// item always, as RecentItems does.
+// item always, and a compaction item at the head always, as RecentItems
+// does.
 func tail(items []*engram.Item, maxItems, room int) []*engram.Item {
+	if len(items) > 0 && items[0].Type == engram.ItemCompaction {
+		rest := tail(items[1:], maxItems-1, room-items[0].Tokens)
+		return append([]*engram.Item{items[0]}, rest...)
+	}
 	n, sum := 0, 0
 	for i := len(items) - 1; i >= 0 && n < maxItems; i-- {
 		sum += items[i].Tokens
@@ -68,6 +75,7 @@ func tail(items []*engram.Item, maxItems, room int) []*engram.Item {
 
 // put stores the window just read from the store for c.
 func (wc *windowCache) put(c *engram.Conversation, items []*engram.Item, room int) {
+	room = unlimited(room)
 	sum := 0
 	for _, it := range items {
 		sum += it.Tokens
@@ -93,6 +101,10 @@ func (wc *windowCache) advance(convID string, fromSeq, fromTokens int64, added [
 		return
 	}
 	for _, it := range added {
+		if it.Type == engram.ItemCompaction {
+			delete(wc.entries, convID) // the window now starts elsewhere: read it afresh
+			return
+		}
 		e.items = append(e.items, it)
 		e.sum += it.Tokens
 		e.tokens += int64(it.Tokens)
@@ -100,15 +112,28 @@ func (wc *windowCache) advance(convID string, fromSeq, fromTokens int64, added [
 	e.lastSeq = lastSeq
 	// Forget what no window will read again, keeping the slice from
 	// growing without bound.
-	drop := 0
+	// A compaction item at the head stays: it stands for all before it.
+	first := 0
+	if len(e.items) > 0 && e.items[0].Type == engram.ItemCompaction {
+		first = 1
+	}
+	drop := first
 	for drop < len(e.items)-1 && e.sum-e.items[drop].Tokens >= e.keep {
 		e.sum -= e.items[drop].Tokens
 		drop++
 	}
-	if drop > 0 {
+	if drop > first {
 		e.complete = false
-		e.items = append(e.items[:0:0], e.items[drop:]...)
+		e.items = append(append(e.items[:0:0], e.items[:first]...), e.items[drop:]...)
 	}
+}
+
+// unlimited reads a room of 0 as the store does: no token limit.
+func unlimited(room int) int {
+	if room <= 0 {
+		return math.MaxInt
+	}
+	return room
 }
 
 func (wc *windowCache) evictIfFull() {

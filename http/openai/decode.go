@@ -26,9 +26,8 @@ const (
 // createResponseFields is every top-level field of OpenAI's CreateResponse,
 // plus Engram's "agent". The ones Engram accepts but does not act on are
 // listed in docs/api.md: reasoning, text, include, prompt, service_tier,
-// stream_options, top_logprobs, moderation, prompt_cache_retention,
-// prompt_cache_options and context_management are decoded for their type
-// only.
+// stream_options, top_logprobs, moderation, prompt_cache_retention and
+// prompt_cache_options are decoded for their type only.
 var createResponseFields = map[string]bool{
 	"background": true, "context_management": true, "conversation": true, "include": true, "input": true,
 	"instructions": true, "max_output_tokens": true, "max_tool_calls": true, "metadata": true, "model": true,
@@ -133,7 +132,6 @@ func DecodeResponseRequest(body []byte) (*engram.ResponseRequest, error) {
 		field(f, "top_logprobs", new(int), "an integer"),
 		field(f, "service_tier", new(string), "a string"),
 		field(f, "prompt", new(map[string]any), "an object"),
-		field(f, "context_management", new([]map[string]any), "an array"),
 		field(f, "concurrency", &req.Concurrency, "a string"),
 	}
 	for _, err := range checks {
@@ -177,6 +175,11 @@ func DecodeResponseRequest(body []byte) (*engram.ResponseRequest, error) {
 	}
 	if raw, ok := f["conversation"]; ok && !isNull(raw) {
 		if req.Conversation, err = decodeConversationRef(raw); err != nil {
+			return nil, err
+		}
+	}
+	if raw, ok := f["context_management"]; ok && !isNull(raw) {
+		if req.ContextManagement, err = decodeContextManagement(raw); err != nil {
 			return nil, err
 		}
 	}
@@ -382,15 +385,20 @@ func decodeItem(raw json.RawMessage, param string) (*engram.Item, error) {
 			it.Summary = append(it.Summary, engram.Content{Type: engram.ContentSummaryText, Text: p.Text})
 		}
 		it.EncryptedContent = w.EncryptedContent
+	case engram.ItemCompaction:
+		if w.EncryptedContent == "" {
+			return nil, invalid(param+".encrypted_content", "Missing required parameter: '%s.encrypted_content'.", param)
+		}
+		it.EncryptedContent = w.EncryptedContent
 	case engram.ItemApprovalResponse:
 		if w.ApprovalRequest == "" || w.Approve == nil {
 			return nil, invalid(param, "An mcp_approval_response item needs 'approval_request_id' and 'approve'.")
 		}
 		it.ApprovalRequestID, it.Approve, it.Reason = w.ApprovalRequest, w.Approve, w.Reason
 	default:
-		return nil, engram.ParamErrorf(engram.EUnsupported, param+".type", "Input items of type '%s' are not supported by Engram; supported: message, function_call, function_call_output, reasoning, mcp_approval_response.", w.Type)
+		return nil, engram.ParamErrorf(engram.EUnsupported, param+".type", "Input items of type '%s' are not supported by Engram; supported: message, function_call, function_call_output, reasoning, compaction, mcp_approval_response.", w.Type)
 	}
-	if it.Status == "" && it.Type != engram.ItemReasoning {
+	if it.Status == "" && it.Type != engram.ItemReasoning && it.Type != engram.ItemCompaction {
 		it.Status = engram.StatusCompleted // what the item is once it is in the log
 	}
 	return it, nil
@@ -565,4 +573,134 @@ func checkToolChoice(raw json.RawMessage) error {
 		return invalid("tool_choice", "Invalid type for 'tool_choice': expected a string or an object with a 'type'.")
 	}
 	return nil
+}
+
+// decodeContextManagement reads context_management: entries of type
+// "compaction" with an optional compact_threshold of at least 1000.
+func decodeContextManagement(raw json.RawMessage) ([]engram.ContextManagement, error) {
+	var list []json.RawMessage
+	if err := json.Unmarshal(raw, &list); err != nil {
+		return nil, invalid("context_management", "Invalid type for 'context_management': expected an array of objects.")
+	}
+	if len(list) == 0 {
+		return nil, invalid("context_management", "Invalid 'context_management': empty array. Expected an array with minimum length 1, but got an empty array instead.")
+	}
+	out := make([]engram.ContextManagement, 0, len(list))
+	for i, el := range list {
+		param := fmt.Sprintf("context_management[%d]", i)
+		f, err := decodeObject(el, map[string]bool{"type": true, "compact_threshold": true})
+		if err != nil {
+			return nil, invalid(param, "Invalid '%s': %s", param, engram.ErrorMessage(err))
+		}
+		var cm engram.ContextManagement
+		var threshold *int
+		if err := field(f, "type", &cm.Type, "a string"); err != nil {
+			return nil, invalid(param+".type", "Invalid type for '%s.type': expected a string.", param)
+		}
+		if err := field(f, "compact_threshold", &threshold, "an integer"); err != nil {
+			return nil, invalid(param+".compact_threshold", "Invalid type for '%s.compact_threshold': expected an integer.", param)
+		}
+		switch cm.Type {
+		case "compaction":
+		case "":
+			return nil, invalid(param+".type", "Missing required parameter: '%s.type'.", param)
+		default:
+			return nil, invalid(param+".type", "Invalid value: '%s'. Supported values are: 'compaction'.", cm.Type)
+		}
+		if threshold != nil {
+			if *threshold < 1000 {
+				return nil, invalid(param+".compact_threshold", "Invalid '%s.compact_threshold': integer below minimum value. Expected a value >= 1000, but got %d instead.", param, *threshold)
+			}
+			cm.CompactThreshold = *threshold
+		}
+		out = append(out, cm)
+	}
+	return out, nil
+}
+
+// compactFields are the fields of OpenAI's CompactResponseMethodPublicBody,
+// plus Engram's conversation and agent.
+var compactFields = map[string]bool{
+	"model": true, "input": true, "previous_response_id": true, "instructions": true,
+	"prompt_cache_key": true, "prompt_cache_retention": true, "prompt_cache_options": true, "service_tier": true,
+	"conversation": true, "agent": true, "user": true,
+}
+
+// DecodeCompactRequest decodes the body of POST /v1/responses/compact.
+func DecodeCompactRequest(body []byte) (*engram.ResponseRequest, error) {
+	return decodeContextRequest(body, compactFields)
+}
+
+// inputTokensFields are the fields of OpenAI's input token count request,
+// plus Engram's agent.
+var inputTokensFields = map[string]bool{
+	"model": true, "input": true, "previous_response_id": true, "conversation": true, "instructions": true,
+	"tools": true, "tool_choice": true, "parallel_tool_calls": true, "reasoning": true, "text": true,
+	"truncation": true, "agent": true, "user": true,
+}
+
+// DecodeInputTokensRequest decodes the body of POST /v1/responses/input_tokens.
+func DecodeInputTokensRequest(body []byte) (*engram.ResponseRequest, error) {
+	return decodeContextRequest(body, inputTokensFields)
+}
+
+// decodeContextRequest decodes a request that names a context as a
+// response does (model or agent, input, previous_response_id or
+// conversation, instructions, tools) without running anything.
+func decodeContextRequest(body []byte, allowed map[string]bool) (*engram.ResponseRequest, error) {
+	f, err := decodeObject(body, allowed)
+	if err != nil {
+		return nil, err
+	}
+	req := &engram.ResponseRequest{}
+	checks := []error{
+		field(f, "model", &req.Model, "a string"),
+		field(f, "agent", &req.Agent, "a string"),
+		field(f, "instructions", &req.Instructions, "a string"),
+		field(f, "previous_response_id", &req.PreviousResponseID, "a string"),
+		field(f, "prompt_cache_key", &req.PromptCacheKey, "a string"),
+		field(f, "truncation", &req.Truncation, "a string"),
+		field(f, "user", &req.User, "a string"),
+		field(f, "parallel_tool_calls", &req.ParallelToolCalls, "a boolean"),
+		field(f, "prompt_cache_retention", new(string), "a string"),
+		field(f, "prompt_cache_options", new(map[string]any), "an object"),
+		field(f, "service_tier", new(string), "a string"),
+		field(f, "reasoning", new(map[string]any), "an object"),
+		field(f, "text", new(map[string]any), "an object"),
+	}
+	for _, err := range checks {
+		if err != nil {
+			return nil, err
+		}
+	}
+	switch req.Truncation {
+	case "", "auto", "disabled":
+	default:
+		return nil, invalid("truncation", "Invalid value for 'truncation': expected one of 'auto' or 'disabled', but got '%s'.", req.Truncation)
+	}
+	if raw, ok := f["conversation"]; ok && !isNull(raw) {
+		if req.Conversation, err = decodeConversationRef(raw); err != nil {
+			return nil, err
+		}
+	}
+	if req.Conversation != "" && req.PreviousResponseID != "" {
+		return nil, invalid("previous_response_id", "Mutually exclusive parameters: Ensure you are only providing one of: 'previous_response_id' or 'conversation'.")
+	}
+	if raw, ok := f["input"]; ok && !isNull(raw) {
+		if req.Input, err = decodeInput(raw); err != nil {
+			return nil, err
+		}
+	}
+	if raw, ok := f["tools"]; ok && !isNull(raw) {
+		if req.Tools, err = decodeTools(raw); err != nil {
+			return nil, err
+		}
+	}
+	if raw, ok := f["tool_choice"]; ok && !isNull(raw) {
+		req.ToolChoice = raw
+	}
+	if req.Model == "" && req.Agent == "" && req.PreviousResponseID == "" && req.Conversation == "" {
+		return nil, invalid("model", "Missing required parameter: 'model'.")
+	}
+	return req, nil
 }

@@ -92,6 +92,9 @@ func EncodeItem(it *engram.Item) Item {
 		}
 		w.Summary = &parts
 		w.EncryptedContent = it.EncryptedContent
+	case engram.ItemCompaction:
+		w.Status = ""
+		w.EncryptedContent = it.EncryptedContent
 	case engram.ItemApprovalRequest:
 		w.Status = ""
 		w.ServerLabel, w.Name, w.Arguments = it.ServerLabel, it.Name, str(it.Arguments)
@@ -340,4 +343,19 @@ type ErrorObject struct {
 	Type    string  `json:"type"`
 	Param   *string `json:"param"`
 	Code    *string `json:"code"`
+}
+
+// Compaction is the answer of /v1/responses/compact, in OpenAI's shape.
+type Compaction struct {
+	ID        string `json:"id"`
+	Object    string `json:"object"`
+	CreatedAt int64  `json:"created_at"`
+	Output    []Item `json:"output"`
+	Usage     *Usage `json:"usage"`
+}
+
+// EncodeCompaction returns a compaction in OpenAI's shape.
+func EncodeCompaction(c *engram.Compaction) Compaction {
+	return Compaction{ID: c.ID, Object: "response.compaction", CreatedAt: c.CreatedAt,
+		Output: EncodeItems(c.Output), Usage: EncodeUsage(&c.Usage)}
 }

@@ -9,6 +9,12 @@
 //	scripted/recall  answers with every user message in its window, joined
 //	                 by " | ", so tests can see what context reached it
 //	scripted/tools   calls the first declared tool with arguments {}
+//	scripted/silent  answers with no text (a summariser that fails)
+//
+// Asked to compact a conversation (ModelRequest.Task), any scripted model
+// but silent writes an extractive summary: the previous summary, then the
+// first sentence of each user message, within the output budget. It is a
+// stand-in that keeps what a summary must keep, not a summary.
 //
 // Any scripted model calls a tool when the last user message reads
 // "call <tool> <json arguments>", and answers "tool said: <output>" when
@@ -45,6 +51,12 @@ func (*Provider) Generate(ctx context.Context, req *engram.ModelRequest, emit fu
 		last = req.Input[n-1]
 	}
 	lastUser := lastUserText(req.Input)
+	if req.Model == "silent" {
+		return text(emit, ""), nil
+	}
+	if req.Task == engram.TaskCompaction {
+		return text(emit, extractiveSummary(req.Input, req.MaxOutputTokens)), nil
+	}
 
 	if last != nil && last.Type == engram.ItemFunctionCallOutput {
 		return text(emit, "tool said: "+last.Output), nil
@@ -69,7 +81,40 @@ func (*Provider) Generate(ctx context.Context, req *engram.ModelRequest, emit fu
 		}
 		return call(emit, req.Tools[0].Name, "{}"), nil
 	}
-	return nil, engram.ParamErrorf(engram.EInvalid, "model", "scripted model %q does not exist: use scripted/echo, scripted/recall or scripted/tools", req.Model)
+	return nil, engram.ParamErrorf(engram.EInvalid, "model", "scripted model %q does not exist: use scripted/echo, scripted/recall, scripted/tools or scripted/silent", req.Model)
+}
+
+// extractiveSummary keeps the previous summary and the first sentence of
+// every user message but the last (the request to summarise), within
+// about maxTokens (four characters a token).
+func extractiveSummary(input []*engram.Item, maxTokens int) string {
+	limit := 4 * maxTokens
+	if limit <= 0 {
+		limit = 4096
+	}
+	var parts []string
+	for i, it := range input {
+		if it.Type != engram.ItemMessage || i == len(input)-1 {
+			continue
+		}
+		t := strings.TrimSpace(it.Text())
+		switch it.Role {
+		case "developer", "system":
+			t = strings.TrimPrefix(t, "Summary of the earlier conversation:\n")
+		case "user":
+			if j := strings.IndexAny(t, ".!?\n"); j > 0 {
+				t = t[:j+1]
+			}
+		default:
+			continue
+		}
+		parts = append(parts, t)
+	}
+	out := strings.Join(parts, " ")
+	if len(out) > limit {
+		out = out[len(out)-limit:] // the newest matter most to a continuing conversation
+	}
+	return out
 }
 
 func lastUserText(input []*engram.Item) string {
