@@ -116,6 +116,30 @@ type UsageRecord struct {
 	CreatedAt int64 `json:"created_at"`
 }
 
+// UsageFilter selects usage records to total, and how to group them.
+type UsageFilter struct {
+	// GroupBy is "project" (one total), "agent", "conversation", "user"
+	// or "model".
+	GroupBy        string
+	AgentID        string
+	ConversationID string
+	User           string
+	From, To       int64 // Unix seconds, To exclusive; 0: unbounded
+	Limit          int   // groups, biggest first
+}
+
+// UsageTotal sums the usage of one group. Saved is what keeping state
+// saved against a stateless client that re-sends the whole history:
+// StatelessInputTokens - InputTokens.
+type UsageTotal struct {
+	Group      string `json:"group"` // the agent, conversation, user or model; "" for the project
+	ModelCalls int    `json:"model_calls"`
+	Responses  int    `json:"responses"`
+	Usage
+	SavedInputTokens int     `json:"saved_input_tokens"`
+	SavedRatio       float64 `json:"saved_ratio"` // Saved / StatelessInputTokens
+}
+
 // StreamEvent is one event of a response's stream. Type is the OpenAI event
 // name (response.created, response.output_text.delta, …); the fields used
 // depend on it. The http layer numbers the events and writes OpenAI's JSON.

@@ -77,6 +77,9 @@ type Store interface {
 	// seq of conversation from (see Conversation).
 	ForkConversation(ctx context.Context, c *Conversation) error
 
+	// UsageTotals sums the project's usage records per f.GroupBy.
+	UsageTotals(ctx context.Context, projectID string, f UsageFilter) ([]*UsageTotal, error)
+
 	RunStore
 	ScheduleStore
 

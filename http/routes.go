@@ -57,6 +57,9 @@ func (s *Server) routes() []route {
 		{"GET /v1/keys", adm, s.listKeys, "List API keys (prefixes only, never secrets)."},
 		{"DELETE /v1/keys/{id}", adm, s.revokeKey, "Revoke an API key."},
 
+		// Engram: usage.
+		{"GET /v1/usage", inv, s.getUsage, "Token usage totals (Engram extension): group_by project (default), agent, conversation, user or model; filters agent (id or name), conversation, user, from and to (Unix seconds, to exclusive), limit. Each total has model_calls, responses, input/cached/output/reasoning tokens, the stateless counterfactual (stateless_input_tokens: what a client re-sending the whole history would have sent) and the saving (saved_input_tokens, saved_ratio). A key bound to a user sees that user's usage only."},
+
 		// Engram: schedules.
 		{"POST /v1/schedules", dev, s.createSchedule, "Create a schedule: agent (id or name), cron (five fields), timezone (IANA, default UTC), input (the user message each fire sends), conversation (optional; default a new conversation per fire), catch_up, paused, name, metadata. Each fire time starts one background response, once, across nodes and restarts. catch_up \"skip\" (default): after downtime, fire once at once for all the fires missed, then continue from now; \"none\": drop missed fires and wait for the next time."},
 		{"GET /v1/schedules", inv, s.listSchedules, "List schedules, paged (after, order, limit)."},

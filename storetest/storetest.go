@@ -35,6 +35,7 @@ func Run(t *testing.T, open func(t *testing.T) engram.Store) {
 		{"ItemDelete", testItemDelete},
 		{"RecentItems", testRecentItems},
 		{"CompactionWindow", testCompactionWindow},
+		{"UsageTotals", testUsageTotals},
 		{"Forks", testForks},
 		{"ForkBelowForkPoint", testForkBelowForkPoint},
 		{"ForkSharedDeletion", testForkSharedDeletion},

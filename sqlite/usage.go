@@ -1,0 +1,56 @@
+package sqlite
+
+import (
+	"context"
+
+	"github.com/engram-run/engram"
+)
+
+// usageGroups maps a grouping to its column; the key is checked, so no
+// caller's text reaches the query.
+var usageGroups = map[string]string{
+	"project": "''", "agent": "agent_id", "conversation": "conversation_id", "user": "end_user", "model": "provider || '/' || model",
+}
+
+// UsageTotals implements engram.Store.
+func (db *DB) UsageTotals(ctx context.Context, projectID string, f engram.UsageFilter) ([]*engram.UsageTotal, error) {
+	col, ok := usageGroups[f.GroupBy]
+	if !ok {
+		return nil, engram.ParamErrorf(engram.EInvalid, "group_by", "Invalid value for 'group_by': expected one of project, agent, conversation, user or model, but got '%s'.", f.GroupBy)
+	}
+	to := f.To
+	if to <= 0 {
+		to = 1 << 62
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	rows, err := db.r.QueryContext(ctx, `SELECT `+col+`, COUNT(*), COUNT(DISTINCT response_id),
+			SUM(input_tokens), SUM(cached_tokens), SUM(output_tokens), SUM(reasoning_tokens), SUM(stateless_input_tokens), MAX(estimated)
+		FROM usage WHERE project_id = ? AND created_at >= ? AND created_at < ?
+			AND (? = '' OR agent_id = ?) AND (? = '' OR conversation_id = ?) AND (? = '' OR end_user = ?)
+		GROUP BY 1 ORDER BY SUM(input_tokens) + SUM(output_tokens) DESC, 1 LIMIT ?`,
+		projectID, f.From, to, f.AgentID, f.AgentID, f.ConversationID, f.ConversationID, f.User, f.User, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*engram.UsageTotal
+	for rows.Next() {
+		t := &engram.UsageTotal{}
+		var estimated int
+		if err := rows.Scan(&t.Group, &t.ModelCalls, &t.Responses, &t.InputTokens, &t.CachedTokens, &t.OutputTokens,
+			&t.ReasoningTokens, &t.StatelessInputTokens, &estimated); err != nil {
+			return nil, err
+		}
+		t.Estimated = estimated != 0
+		t.TotalTokens = t.InputTokens + t.OutputTokens
+		t.SavedInputTokens = t.StatelessInputTokens - t.InputTokens
+		if t.StatelessInputTokens > 0 {
+			t.SavedRatio = float64(t.SavedInputTokens) / float64(t.StatelessInputTokens)
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
