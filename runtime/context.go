@@ -2,7 +2,9 @@ package runtime
 
 import (
 	"context"
+	"fmt"
 	"strings"
+	"time"
 
 	"github.com/engram-run/engram"
 	"github.com/engram-run/engram/tokens"
@@ -194,7 +196,8 @@ func (x *run) compact(ctx context.Context, s *engram.Step) {
 	s.Output = append(s.Output, it)
 	x.addUsage(u)
 	s.Usage = &u
-	s.Context = &engram.StepContext{Compacted: len(summarise), CompactionID: it.ID}
+	c := stepContext(s)
+	c.Compacted, c.CompactionID = len(summarise), it.ID
 }
 
 // keptTail is the newest items within keep tokens, starting at a message so
@@ -266,7 +269,8 @@ func (x *run) truncateWindow(s *engram.Step, reason string) {
 		x.window = append(append([]*engram.Item(nil), kept...), x.window[len(x.p.history):]...)
 		x.p.history = kept
 	}
-	s.Context = &engram.StepContext{Truncated: drop, Note: reason}
+	c := stepContext(s)
+	c.Truncated, c.Note = drop, reason
 }
 
 // applyCompaction makes a compaction item (made by this run, or replayed
@@ -411,4 +415,103 @@ func freshCopies(items []*engram.Item) []*engram.Item {
 		out[i] = &c
 	}
 	return out
+}
+
+// Recall: before a turn's first model call, the memories most relevant to
+// its input (the user's records, and messages of the user's other
+// conversations with the agent) are placed beside the input, within the
+// run's recall budget, and the step lists them.
+
+// recallCandidates bounds how many of each kind are considered.
+const recallCandidates = 8
+
+func (x *run) recall(ctx context.Context, s *engram.Step) {
+	x.recallDone = true
+	if x.cs.recall <= 0 || x.rt.Memory == nil || x.r.User == "" {
+		return
+	}
+	query := ""
+	for i := len(x.window) - 1; i >= 0; i-- {
+		if it := x.window[i]; it.Type == engram.ItemMessage && it.Role == "user" {
+			query = it.Text()
+			break
+		}
+	}
+	if strings.TrimSpace(query) == "" {
+		return
+	}
+	scope := engram.MemoryScope{ProjectID: x.p.projectID, AgentID: x.r.AgentID, User: x.r.User}
+	records, err := x.rt.Memory.SearchRecords(ctx, engram.MemoryQuery{Scope: scope, Text: query, Limit: recallCandidates})
+	if err != nil {
+		x.rt.Logger.Warn("recall: record search failed", "response", x.r.ID, "err", err)
+	}
+	items, err := x.rt.Memory.SearchConversations(ctx, scope, query, recallCandidates, x.r.ConversationID)
+	if err != nil {
+		x.rt.Logger.Warn("recall: conversation search failed", "response", x.r.ID, "err", err)
+	}
+	inWindow := make(map[string]bool, len(x.window))
+	for _, it := range x.window {
+		inWindow[it.ID] = true
+	}
+	// Interleave the two rankings (their scores are not comparable), best
+	// first, until the budget is spent.
+	var lines []string
+	var got []engram.Recalled
+	budget := x.cs.recall - tokens.Count(recallHeader)
+	add := func(line string, r engram.Recalled) bool {
+		n := tokens.Count(line) + 1
+		if n > budget {
+			return false
+		}
+		budget -= n
+		r.Tokens = n
+		lines, got = append(lines, line), append(got, r)
+		return true
+	}
+	for i := 0; i < recallCandidates && budget > 0; i++ {
+		if i < len(records) {
+			rec := records[i].Record
+			add(fmt.Sprintf("- [%s] %s: %s", day(rec.OccurredAt), rec.Kind, oneLine(rec.Text)),
+				engram.Recalled{Type: "record", ID: rec.ID, Score: records[i].Score})
+		}
+		if i < len(items) && !inWindow[items[i].Item.ID] {
+			it := items[i].Item
+			add(fmt.Sprintf("- [%s] %s said, in an earlier conversation: %s", day(it.CreatedAt), speaker(it.Role), oneLine(it.Text())),
+				engram.Recalled{Type: "item", ID: it.ID, ConversationID: items[i].ConversationID, Score: items[i].Score})
+		}
+	}
+	if len(got) == 0 {
+		return
+	}
+	text := recallHeader + strings.Join(lines, "\n") + "\n</memories>\n"
+	x.recalled = &engram.Item{Type: engram.ItemMessage, Role: "user", Content: []engram.Content{{Type: engram.ContentInputText, Text: text}}}
+	x.recalled.Tokens = tokens.Item(x.recalled)
+	stepContext(s).Recalled = got
+}
+
+const recallHeader = "<memories>\nWhat you remember of this user that may bear on this message (dated; when two disagree, the newer holds):\n"
+
+func stepContext(s *engram.Step) *engram.StepContext {
+	if s.Context == nil {
+		s.Context = &engram.StepContext{}
+	}
+	return s.Context
+}
+
+func day(unix int64) string { return time.Unix(unix, 0).UTC().Format("2006-01-02") }
+
+func speaker(role string) string {
+	if role == "assistant" {
+		return "you"
+	}
+	return "the user"
+}
+
+// oneLine folds a memory onto one line, at most about 600 characters.
+func oneLine(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > 600 {
+		s = s[:600] + "…"
+	}
+	return s
 }

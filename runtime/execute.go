@@ -36,7 +36,8 @@ type run struct {
 
 	cs        contextSettings
 	compacted bool         // the window already starts at this run's summary
-	recalled  *engram.Item // the memories recalled for this turn, shown beside its input
+	recalled   *engram.Item // the memories recalled for this turn, shown beside its input
+	recallDone bool
 
 	seq     int64                // the next stream event's number
 	pending []engram.StoredEvent // events not yet in the store
@@ -316,6 +317,9 @@ func (x *run) modelStep(ctx context.Context, s *engram.Step) error {
 		}
 	}
 	s.Output, s.Context, s.Usage = nil, nil, nil
+	if !x.recallDone {
+		x.recall(ctx, s)
+	}
 	if x.needsCompaction() {
 		x.compact(ctx, s)
 	}

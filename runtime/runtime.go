@@ -56,6 +56,8 @@ type Runtime struct {
 	EncodeEvent func(engram.StreamEvent) []byte
 	// HTTPClient makes the calls of HTTP tools.
 	HTTPClient *http.Client
+	// Memory recalls records and past messages for each turn; nil: none.
+	Memory engram.MemoryService
 
 	windows *windowCache
 	broker  *broker

@@ -132,7 +132,7 @@ func (x *run) callTool(ctx context.Context, s *engram.Step, spec *engram.ToolSpe
 		args = json.RawMessage("null")
 	}
 	out, err := t.Call(ctx, engram.ToolCall{
-		ProjectID: x.p.projectID, ConversationID: x.r.ConversationID, ResponseID: x.r.ID,
+		ProjectID: x.p.projectID, ConversationID: x.r.ConversationID, ResponseID: x.r.ID, AgentID: x.r.AgentID, Blocks: x.p.blockIDs(),
 		User: x.r.User, CallID: call.CallID, Arguments: args, IdempotencyKey: s.IdempotencyKey,
 	})
 	if err != nil {
@@ -189,4 +189,18 @@ func (rt *Runtime) toolFor(spec *engram.ToolSpec) engram.Tool {
 		return &tool.HTTP{Def: *spec, Client: rt.HTTPClient}
 	}
 	return nil
+}
+
+// blockIDs are the memory blocks the run's agent sees.
+func (p *plan) blockIDs() []string {
+	if p.agent == nil {
+		return nil
+	}
+	ids := make([]string, 0, len(p.agent.Memory.Blocks))
+	for _, b := range p.agent.Memory.Blocks {
+		if b.ID != "" {
+			ids = append(ids, b.ID)
+		}
+	}
+	return ids
 }
