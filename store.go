@@ -79,6 +79,7 @@ type Store interface {
 
 	RunStore
 	ScheduleStore
+	BlockStore
 
 	Close() error
 }
