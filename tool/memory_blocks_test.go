@@ -196,3 +196,51 @@ func TestMemoryBlockConcurrentEdit(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+// memBlocks is a BlockStore of one block in memory, for fuzzing without
+// a database per input.
+type memBlocks struct {
+	engram.BlockStore
+	b engram.MemoryBlock
+}
+
+func (m *memBlocks) GetBlocks(_ context.Context, _ string, ids []string) ([]*engram.MemoryBlock, error) {
+	b := m.b
+	return []*engram.MemoryBlock{&b}, nil
+}
+
+func (m *memBlocks) UpdateBlock(_ context.Context, b *engram.MemoryBlock, expect int) error {
+	if err := b.Check(); err != nil {
+		return err
+	}
+	if expect != m.b.Version {
+		return engram.Errorf(engram.EConflict, "changed")
+	}
+	b.Version = expect + 1
+	m.b = *b
+	return nil
+}
+
+// FuzzMemoryBlockTools: whatever a model sends, the tools answer or refuse
+// with an error the model sees, and a block never passes its limit.
+func FuzzMemoryBlockTools(f *testing.F) {
+	f.Add(true, `{"label":"notes","text":"x"}`)
+	f.Add(false, `{"label":"notes","old":"ab","new":""}`)
+	f.Add(false, `{"label":"notes","old":"a","new":"ééééééééééé"}`)
+	f.Add(true, `{"label":"other","text":"x"}`)
+	f.Add(true, `null`)
+	f.Fuzz(func(t *testing.T, appending bool, args string) {
+		s := &memBlocks{b: engram.MemoryBlock{ID: "blk_1", Label: "notes", Value: "abab ação", Limit: 20, Version: 1}}
+		var tl engram.Tool = MemoryBlockReplace{Store: s}
+		if appending {
+			tl = MemoryBlockAppend{Store: s}
+		}
+		_, err := tl.Call(context.Background(), engram.ToolCall{Blocks: []string{"blk_1"}, CallID: "call_1", Arguments: json.RawMessage(args)})
+		if err != nil && engram.ErrorCode(err) != engram.EInvalid {
+			t.Fatalf("%s: %v is not shown to the model", args, err)
+		}
+		if s.b.Chars() > s.b.Limit {
+			t.Fatalf("%s: block holds %d characters, limit %d", args, s.b.Chars(), s.b.Limit)
+		}
+	})
+}
