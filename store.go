@@ -82,6 +82,7 @@ type Store interface {
 
 	RunStore
 	ScheduleStore
+	BlockStore
 
 	Close() error
 }

@@ -24,6 +24,15 @@ type agentBody struct {
 	Limits       *json.RawMessage      `json:"limits"`
 	Concurrency  *string               `json:"concurrency"`
 	Metadata     *map[string]string    `json:"metadata"`
+	Memory       *agentMemoryBody      `json:"memory"`
+}
+
+// agentMemoryBody is the agent's "memory" object; on update only the
+// fields given change.
+type agentMemoryBody struct {
+	Blocks     *[]engram.BlockRef       `json:"blocks"`
+	Recall     *string                  `json:"recall"`
+	Extraction *engram.ExtractionPolicy `json:"extraction"`
 }
 
 // agentName keeps names usable in "agent/NAME" and in URLs.
@@ -85,6 +94,26 @@ func (b *agentBody) apply(a *engram.Agent) error {
 	if b.Metadata != nil {
 		a.Metadata = *b.Metadata
 	}
+	if m := b.Memory; m != nil {
+		if m.Blocks != nil {
+			a.Memory.Blocks = *m.Blocks
+		}
+		if m.Recall != nil {
+			if r := *m.Recall; r != "" && r != "auto" && r != "off" {
+				return engram.ParamErrorf(engram.EInvalid, "memory.recall", "Invalid value for 'memory.recall': expected 'auto' or 'off', but got '%s'.", r)
+			}
+			a.Memory.Recall = *m.Recall
+		}
+		if x := m.Extraction; x != nil {
+			if x.IdleSeconds < 0 {
+				return engram.ParamErrorf(engram.EInvalid, "memory.extraction.idle_seconds", "Invalid 'memory.extraction.idle_seconds': expected an integer of 0 or more.")
+			}
+			if x.EveryTurns < 0 {
+				return engram.ParamErrorf(engram.EInvalid, "memory.extraction.every_turns", "Invalid 'memory.extraction.every_turns': expected an integer of 0 or more.")
+			}
+			a.Memory.Extraction = *x
+		}
+	}
 	if a.Name == "" {
 		return engram.ParamErrorf(engram.EInvalid, "name", "Missing required parameter: 'name'.")
 	}
@@ -124,7 +153,11 @@ func (s *Server) createAgent(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if err := s.Store.CreateAgent(r.Context(), a); err != nil {
+	newBlocks, err := s.planBlocks(r, a)
+	if err == nil {
+		err = s.storeAgent(r, a, newBlocks, s.Store.CreateAgent)
+	}
+	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -162,8 +195,12 @@ func (s *Server) updateAgent(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		err = s.validateAgent(a)
 	}
+	var newBlocks []*engram.MemoryBlock
+	if err == nil && body.Memory != nil && body.Memory.Blocks != nil {
+		newBlocks, err = s.planBlocks(r, a)
+	}
 	if err == nil {
-		err = s.Store.UpdateAgent(r.Context(), a)
+		err = s.storeAgent(r, a, newBlocks, s.Store.UpdateAgent)
 	}
 	if err != nil {
 		s.fail(w, r, err)

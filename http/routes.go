@@ -60,6 +60,14 @@ func (s *Server) routes() []route {
 		// Engram: usage.
 		{"GET /v1/usage", inv, s.getUsage, "Token usage totals (Engram extension): group_by project (default), agent, conversation, user or model; filters agent (id or name), conversation, user, from and to (Unix seconds, to exclusive), limit. Each total has model_calls, responses, input/cached/output/reasoning tokens, the stateless counterfactual (stateless_input_tokens: what a client re-sending the whole history would have sent) and the saving (saved_input_tokens, saved_ratio). A key bound to a user sees that user's usage only."},
 
+		// Engram: memory blocks.
+		{"POST /v1/memory/blocks", dev, s.createBlock, "Create a memory block: label (lower-case letters, digits, '_', '-'), value, description, limit (characters, default 2000, at most 20000), read_only (agents may not edit it), metadata. Agents list the blocks they see in memory.blocks; one block may be shared by several agents."},
+		{"GET /v1/memory/blocks", inv, s.listBlocks, "List the project's memory blocks at their current versions, paged (after, before, order, limit)."},
+		{"GET /v1/memory/blocks/{id}", inv, s.getBlock, "Retrieve a memory block at its current version."},
+		{"POST /v1/memory/blocks/{id}", dev, s.updateBlock, "Update a memory block: the given fields change and a new version is made. expected_version makes the edit apply only to that version (409 if another edit came first)."},
+		{"GET /v1/memory/blocks/{id}/versions", inv, s.listBlockVersions, "List every version of a memory block, oldest first, each with who made it (api or agent, with the agent's conversation, response and call_id)."},
+		{"DELETE /v1/memory/blocks/{id}", dev, s.deleteBlock, "Delete a memory block and its versions; agents that name it no longer see it."},
+
 		// Engram: schedules.
 		{"POST /v1/schedules", dev, s.createSchedule, "Create a schedule: agent (id or name), cron (five fields), timezone (IANA, default UTC), input (the user message each fire sends), conversation (optional; default a new conversation per fire), catch_up, paused, name, metadata. Each fire time starts one background response, once, across nodes and restarts. catch_up \"skip\" (default): after downtime, fire once at once for all the fires missed, then continue from now; \"none\": drop missed fires and wait for the next time."},
 		{"GET /v1/schedules", inv, s.listSchedules, "List schedules, paged (after, order, limit)."},
