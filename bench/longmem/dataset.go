@@ -7,6 +7,15 @@
 // byte for byte anywhere. It is built to be hard for lexical retrieval
 // alone: questions paraphrase their evidence, and distractor turns reuse
 // the evidence's entities and words in other contexts.
+//
+// A memory implementation measures itself with:
+//
+//	ds, _ := longmem.Load("../testdata/longmem/small.json")
+//	rep, err := longmem.Evaluate(ctx, svc, longmem.WriteTurns(svc), ds, []string{"bm25", "hybrid"})
+//	t.Log("\n" + rep.Markdown())
+//
+// The datasets are rebuilt with go generate ./bench/longmem; a test fails
+// when the committed files drift from the generator.
 package longmem
 
 import (
