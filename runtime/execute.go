@@ -34,10 +34,12 @@ type run struct {
 	toolRun int // server-side tool calls made
 	models  int // model calls made
 
-	cs        contextSettings
-	compacted bool         // the window already starts at this run's summary
+	cs         contextSettings
+	compacted  bool         // the window already starts at this run's summary
 	recalled   *engram.Item // the memories recalled for this turn, shown beside its input
 	recallDone bool
+	// blocksEdited is set when a tool changed the agent's memory blocks.
+	blocksEdited bool
 
 	seq     int64                // the next stream event's number
 	pending []engram.StoredEvent // events not yet in the store
@@ -317,6 +319,13 @@ func (x *run) modelStep(ctx context.Context, s *engram.Step) error {
 		}
 	}
 	s.Output, s.Context, s.Usage = nil, nil, nil
+	if x.blocksEdited {
+		// The agent edited its blocks in this run: the next call sees them.
+		x.blocksEdited = false
+		if err := x.rt.loadBlocks(ctx, x.p); err != nil {
+			return err
+		}
+	}
 	if !x.recallDone {
 		x.recall(ctx, s)
 	}

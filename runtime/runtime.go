@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/engram-run/engram"
+	"github.com/engram-run/engram/memory"
 	"github.com/engram-run/engram/provider"
 	"github.com/engram-run/engram/tokens"
 	"github.com/engram-run/engram/tool"
@@ -97,6 +98,7 @@ type plan struct {
 	forkFrom  *engram.Conversation // the parent, when conv is a fork made for this run
 	newConv   bool                 // conv is a new log, created with the response
 	history   []*engram.Item       // the window of earlier items, oldest first
+	blocks    string               // the agent's memory blocks, rendered
 	budget    int                  // input tokens for one call
 }
 
@@ -275,6 +277,9 @@ func (rt *Runtime) plan(ctx context.Context, projectID string, req *engram.Respo
 	if err := rt.resolveAgent(ctx, p, prev); err != nil {
 		return nil, err
 	}
+	if err := rt.loadBlocks(ctx, p); err != nil {
+		return nil, err
+	}
 	if p.conv == nil && p.persist {
 		p.conv = &engram.Conversation{ID: engram.NewID("conv"), ProjectID: projectID, Hidden: true,
 			User: req.User, Metadata: map[string]string{}}
@@ -434,10 +439,16 @@ func validateContextPolicy(rt *Runtime, c engram.ContextPolicy) error {
 	return nil
 }
 
+// instructions are the stable head of every call: the agent's
+// instructions, its memory blocks (which change only when edited), then
+// the request's own.
 func (p *plan) instructions() string {
 	var parts []string
 	if p.agent != nil && p.agent.Instructions != "" {
 		parts = append(parts, p.agent.Instructions)
+	}
+	if p.blocks != "" {
+		parts = append(parts, p.blocks)
 	}
 	if p.req.Instructions != nil && *p.req.Instructions != "" {
 		parts = append(parts, *p.req.Instructions)
@@ -597,6 +608,9 @@ func (rt *Runtime) planFor(ctx context.Context, r *engram.Response) (*plan, erro
 		return nil, err
 	}
 	p.provider, p.model = prov, name
+	if err := rt.loadBlocks(ctx, p); err != nil {
+		return nil, err
+	}
 	if err := rt.resolveTools(p); err != nil {
 		return nil, err
 	}
@@ -618,3 +632,18 @@ func (rt *Runtime) planFor(ctx context.Context, r *engram.Response) (*plan, erro
 }
 
 func errorsIsPaused(err error) bool { return errors.Is(err, errPaused) }
+
+// loadBlocks reads the agent's memory blocks as they are now.
+func (rt *Runtime) loadBlocks(ctx context.Context, p *plan) error {
+	p.blocks = ""
+	ids := p.blockIDs()
+	if len(ids) == 0 {
+		return nil
+	}
+	blocks, err := rt.Store.GetBlocks(ctx, p.projectID, ids)
+	if err != nil {
+		return err
+	}
+	p.blocks = memory.RenderBlocks(blocks)
+	return nil
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/engram-run/engram"
@@ -130,6 +131,9 @@ func (x *run) callTool(ctx context.Context, s *engram.Step, spec *engram.ToolSpe
 	args := json.RawMessage(call.Arguments)
 	if !json.Valid(args) {
 		args = json.RawMessage("null")
+	}
+	if strings.HasPrefix(call.Name, "memory_block_") {
+		x.blocksEdited = true
 	}
 	out, err := t.Call(ctx, engram.ToolCall{
 		ProjectID: x.p.projectID, ConversationID: x.r.ConversationID, ResponseID: x.r.ID, AgentID: x.r.AgentID, Blocks: x.p.blockIDs(),
