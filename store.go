@@ -78,6 +78,7 @@ type Store interface {
 	ForkConversation(ctx context.Context, c *Conversation) error
 
 	RunStore
+	RecordStore
 	ScheduleStore
 
 	Close() error
