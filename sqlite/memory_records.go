@@ -420,7 +420,7 @@ func (db *DB) SearchRecordsVector(ctx context.Context, scope engram.MemoryScope,
 // need none.
 type itemSearch struct {
 	projectID, agentID, user, convID string
-	scope, conv                      string
+	scope                            string // the tokens of the scope and the conversation
 }
 
 // index adds it to the full-text index when it is a user's or an

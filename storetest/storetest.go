@@ -53,6 +53,7 @@ func Run(t *testing.T, open func(t *testing.T) engram.Store) {
 		{"DueSchedules", testDueSchedules},
 		{"SchedulePaging", testSchedulePaging},
 		{"ProjectScoping", testProjectScoping},
+		{"MemoryRecords", testMemoryRecords},
 		{"FailedAppendLeavesNothing", testAtomicAppend},
 		{"FailedCreateConversationLeavesNothing", testAtomicCreateConversation},
 		{"FailedCreateResponseLeavesNothing", testAtomicCreateResponse},
