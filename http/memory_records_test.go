@@ -291,3 +291,20 @@ func TestMemoryNotConfigured(t *testing.T) {
 		t.Errorf("list: %d %s", status, body)
 	}
 }
+
+func TestMemoryRecordsInOpenAPI(t *testing.T) {
+	e := newMemoryEnv(t, nil)
+	var doc struct {
+		Paths map[string]map[string]struct {
+			Summary string `json:"summary"`
+		} `json:"paths"`
+	}
+	e.call(t, "", "GET", "/openapi.json", "", &doc)
+	for path, methods := range map[string][]string{"/v1/memory/records": {"post", "get"}, "/v1/memory/records/{id}": {"get", "delete"}, "/v1/memory/records/search": {"post"}} {
+		for _, m := range methods {
+			if doc.Paths[path][m].Summary == "" {
+				t.Errorf("openapi.json lacks %s %s", m, path)
+			}
+		}
+	}
+}
