@@ -237,3 +237,44 @@ func vectorsNear(got, want [][]float32) bool {
 	}
 	return true
 }
+
+type answerWith string
+
+func (a answerWith) RoundTrip(*http.Request) (*http.Response, error) {
+	return &http.Response{StatusCode: 200, Header: http.Header{}, Body: io.NopCloser(strings.NewReader(string(a)))}, nil
+}
+
+// FuzzEmbeddingAnswers: whatever an embedding server answers, the
+// embedders return an error or vectors of unit length, one per text.
+func FuzzEmbeddingAnswers(f *testing.F) {
+	f.Add(`{"data":[{"index":1,"embedding":[0,3,4]},{"index":0,"embedding":[2,0,0]}]}`)
+	f.Add(`{"embeddings":[[3,4],[0,-5]]}`)
+	f.Add(`{"data":[{"index":0,"embedding":[1e39,0]},{"index":1,"embedding":[1,0]}],"embeddings":[[1e-45],[1e-45]]}`)
+	f.Fuzz(func(t *testing.T, answer string) {
+		client := &http.Client{Transport: answerWith(answer)}
+		for _, e := range []engram.Embedder{
+			&OpenAIEmbeddings{BaseURL: "http://embed.invalid/v1", Name: "m", Client: client},
+			&OllamaEmbeddings{Host: "http://embed.invalid", Name: "m", Client: client},
+		} {
+			vecs, err := e.Embed(context.Background(), []string{"a", "b"})
+			if err != nil {
+				if engram.ErrorCode(err) != engram.EUpstream {
+					t.Fatalf("%T: %v", e, err)
+				}
+				continue
+			}
+			if len(vecs) != 2 {
+				t.Fatalf("%T: %d vectors", e, len(vecs))
+			}
+			for _, v := range vecs {
+				var sum float64
+				for _, x := range v {
+					sum += float64(x) * float64(x)
+				}
+				if math.Abs(sum-1) > 1e-3 {
+					t.Fatalf("%T: squared norm %f of %v", e, sum, v)
+				}
+			}
+		}
+	})
+}
