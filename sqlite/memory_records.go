@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -68,10 +69,8 @@ func decodeVector(b []byte) []float32 {
 // Kinds of scope token; the digit starts the token so that tokens of
 // different kinds never collide.
 const (
-	tokenRecord     = '1' // a live record's scope
-	tokenSuperseded = '2' // a superseded record's scope
-	tokenItems      = '3' // the scope of a conversation's messages
-	tokenConv       = '4' // one conversation
+	tokenItems = '3' // the scope of a conversation's messages
+	tokenConv  = '4' // one conversation
 )
 
 // scopeToken returns the full-text token standing for parts: 41 decimal
@@ -99,46 +98,37 @@ func scopeToken(kind byte, parts ...string) string {
 	return string(b)
 }
 
-func recordToken(s engram.MemoryScope, superseded bool) string {
-	kind := byte(tokenRecord)
-	if superseded {
-		kind = tokenSuperseded
-	}
-	return scopeToken(kind, s.ProjectID, s.AgentID, s.User)
-}
-
 // maxTerms bounds a query's terms: each is a posting list FTS5 walks.
 const maxTerms = 64
 
-// matchTerms returns an FTS5 expression matching any of terms in the text
-// column, or "" when no term can match. Every term is one quoted string,
-// so operators, stars and parentheses in it are only text. A term with no
-// letter or digit would make an empty phrase, and is dropped.
-func matchTerms(terms []string) string {
-	var b strings.Builder
-	n := 0
+// quoteTerms returns terms as FTS5 strings: each one quoted, so that
+// operators, stars and parentheses in it are only text. A term with no
+// letter or digit would make an empty phrase, and is dropped, as are
+// repeats.
+func quoteTerms(terms []string) []string {
+	var out []string
 	for _, t := range terms {
-		if n == maxTerms {
+		if len(out) == maxTerms {
 			break
 		}
 		if strings.IndexFunc(t, func(r rune) bool { return unicode.IsLetter(r) || unicode.IsNumber(r) }) < 0 {
 			continue
 		}
-		if n == 0 {
-			b.WriteString("text : (")
-		} else {
-			b.WriteString(" OR ")
+		q := `"` + strings.ReplaceAll(t, `"`, `""`) + `"`
+		if !slices.Contains(out, q) {
+			out = append(out, q)
 		}
-		b.WriteByte('"')
-		b.WriteString(strings.ReplaceAll(t, `"`, `""`))
-		b.WriteByte('"')
-		n++
 	}
-	if n == 0 {
+	return out
+}
+
+// matchAny returns an FTS5 expression matching any of quoted in the text
+// column, or "" when there are none.
+func matchAny(quoted []string) string {
+	if len(quoted) == 0 {
 		return ""
 	}
-	b.WriteByte(')')
-	return b.String()
+	return "text : (" + strings.Join(quoted, " OR ") + ")"
 }
 
 // maxResults bounds k of a search.
@@ -185,44 +175,59 @@ func (db *DB) CreateRecord(ctx context.Context, r *engram.MemoryRecord) error {
 		if err := projectExists(ctx, tx, r.ProjectID); err != nil {
 			return err
 		}
-		var pk int64
-		if err := tx.QueryRowContext(ctx, `INSERT INTO memory_records (`+recordColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', ?, ?, ?, ?) RETURNING pk`,
-			r.ID, r.ProjectID, r.AgentID, r.User, r.Kind, r.Text, meta, r.Source, r.ConversationID, itemIDs,
-			r.Supersedes, r.OccurredAt, r.CreatedAt, r.EmbeddingModel, vec).Scan(&pk); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO memory_records_fts (rowid, scope, text) VALUES (?, ?, ?)`, pk, recordToken(r.Scope(), false), r.Text); err != nil {
-			return err
-		}
-		if r.Supersedes == "" {
-			return nil
-		}
-		var old engram.MemoryRecord
-		var oldPK int64
-		err := tx.QueryRowContext(ctx, `SELECT pk, agent_id, end_user, superseded_by, text FROM memory_records WHERE project_id = ? AND id = ?`, r.ProjectID, r.Supersedes).
-			Scan(&oldPK, &old.AgentID, &old.User, &old.SupersededBy, &old.Text)
-		if errors.Is(err, sql.ErrNoRows) || err == nil && (old.AgentID != r.AgentID || old.User != r.User) {
-			return notFound("memory record", r.Supersedes)
-		} else if err != nil {
-			return err
-		}
-		if old.SupersededBy != "" {
-			return engram.ParamErrorf(engram.EConflict, "supersedes", "memory record %s is already superseded by %s", r.Supersedes, old.SupersededBy)
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE memory_records SET superseded_by = ? WHERE pk = ?`, r.ID, oldPK); err != nil {
-			return err
-		}
-		return reindexRecord(ctx, tx, oldPK, recordToken(r.Scope(), true), old.Text)
+		return insertRecord(ctx, tx, r, meta, itemIDs, vec)
 	})
 }
 
-// reindexRecord replaces a record's full-text entry (a contentless index
-// is changed by deleting the row and inserting it again).
-func reindexRecord(ctx context.Context, tx *txConn, pk int64, token, text string) error {
+// insertRecord stores a validated r, its encoded metadata, item ids and
+// vector, in tx.
+func insertRecord(ctx context.Context, tx *txConn, r *engram.MemoryRecord, meta, itemIDs, vec []byte) error {
+	var scopeID, n int64
+	if err := tx.QueryRowContext(ctx, `INSERT INTO memory_scopes (project_id, agent_id, end_user, last) VALUES (?, ?, ?, 1)
+		ON CONFLICT (project_id, agent_id, end_user) DO UPDATE SET last = last + 1 RETURNING id, last`,
+		r.ProjectID, r.AgentID, r.User).Scan(&scopeID, &n); err != nil {
+		return err
+	}
+	if n > math.MaxUint32 {
+		return engram.Errorf(engram.EConflict, "this scope holds as many memory records as it can")
+	}
+	pk := scopeID<<32 | n
+	if _, err := tx.ExecContext(ctx, `INSERT INTO memory_records (pk, `+recordColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', ?, ?, ?, ?)`,
+		pk, r.ID, r.ProjectID, r.AgentID, r.User, r.Kind, r.Text, meta, r.Source, r.ConversationID, itemIDs,
+		r.Supersedes, r.OccurredAt, r.CreatedAt, r.EmbeddingModel, vec); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO memory_records_fts (rowid, text, flags) VALUES (?, ?, '')`, pk, r.Text); err != nil {
+		return err
+	}
+	if r.Supersedes == "" {
+		return nil
+	}
+	var old engram.MemoryRecord
+	var oldPK int64
+	err := tx.QueryRowContext(ctx, `SELECT pk, agent_id, end_user, superseded_by, text FROM memory_records WHERE project_id = ? AND id = ?`, r.ProjectID, r.Supersedes).
+		Scan(&oldPK, &old.AgentID, &old.User, &old.SupersededBy, &old.Text)
+	if errors.Is(err, sql.ErrNoRows) || err == nil && (old.AgentID != r.AgentID || old.User != r.User) {
+		return notFound("memory record", r.Supersedes)
+	} else if err != nil {
+		return err
+	}
+	if old.SupersededBy != "" {
+		return engram.ParamErrorf(engram.EConflict, "supersedes", "memory record %s is already superseded by %s", r.Supersedes, old.SupersededBy)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE memory_records SET superseded_by = ? WHERE pk = ?`, r.ID, oldPK); err != nil {
+		return err
+	}
+	return markSuperseded(ctx, tx, oldPK, old.Text)
+}
+
+// markSuperseded flags a record's full-text entry as superseded (a
+// contentless index is changed by deleting the row and inserting it again).
+func markSuperseded(ctx context.Context, tx *txConn, pk int64, text string) error {
 	if _, err := tx.ExecContext(ctx, `DELETE FROM memory_records_fts WHERE rowid = ?`, pk); err != nil {
 		return err
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO memory_records_fts (rowid, scope, text) VALUES (?, ?, ?)`, pk, token, text)
+	_, err := tx.ExecContext(ctx, `INSERT INTO memory_records_fts (rowid, text, flags) VALUES (?, ?, '1')`, pk, text)
 	return err
 }
 
@@ -284,25 +289,73 @@ func (db *DB) DeleteRecord(ctx context.Context, projectID, id string) error {
 	})
 }
 
-// SearchRecordsText implements engram.RecordStore. The inner query ranks
-// only the scope's postings (see the migration); the outer one reads the
-// k rows found and checks their scope on the real columns.
+// commonTerm is the number of records of the whole table from which a
+// term counts as common. FTS5's bm25() weighs each term by walking its
+// whole posting list, every user's, once per query, and then scores every
+// match: a term in most records would cost tens of milliseconds and add
+// almost nothing to the ranking (its weight tends to zero).
+const commonTerm = 2000
+
+// SearchRecordsText implements engram.RecordStore. FTS5 looks only at the
+// scope's rowid range (see the migration); the outer query reads the k
+// rows found and checks their scope on the real columns. Common terms
+// (commonTerm) take no part in the BM25 ranking: the records matching the
+// others are ranked, and when they are fewer than k, the newest records
+// matching any term follow, with score 0.
 func (db *DB) SearchRecordsText(ctx context.Context, scope engram.MemoryScope, terms []string, k int, includeSuperseded bool) ([]engram.RankedRecord, error) {
-	text := matchTerms(terms)
-	if text == "" || k <= 0 {
+	quoted := quoteTerms(terms)
+	k = min(k, maxResults)
+	if len(quoted) == 0 || k <= 0 {
 		return nil, nil
 	}
-	match := `scope : "` + recordToken(scope, false) + `" AND ` + text
-	if includeSuperseded {
-		match = `(scope : "` + recordToken(scope, false) + `" OR scope : "` + recordToken(scope, true) + `") AND ` + text
+	var scopeID int64
+	err := db.r.QueryRowContext(ctx, `SELECT id FROM memory_scopes WHERE project_id = ? AND agent_id = ? AND end_user = ?`, scope.ProjectID, scope.AgentID, scope.User).Scan(&scopeID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
 	}
-	rows, err := db.r.QueryContext(ctx, `SELECT `+prefixed("r.", recordColumns)+`, m.score FROM (
-			SELECT rowid, -bm25(memory_records_fts, 0.0, 1.0) AS score FROM memory_records_fts
-			WHERE memory_records_fts MATCH ? ORDER BY score DESC LIMIT ?
-		) m JOIN memory_records r ON r.pk = m.rowid
-		WHERE r.project_id = ? AND r.agent_id = ? AND r.end_user = ? AND (? OR r.superseded_by = '')
-		ORDER BY m.score DESC, r.pk`,
-		match, min(k, maxResults), scope.ProjectID, scope.AgentID, scope.User, includeSuperseded)
+	lo, hi := scopeID<<32, scopeID<<32|math.MaxUint32
+	live := ``
+	if !includeSuperseded {
+		live = ` NOT flags : "1"`
+	}
+	var rare []string
+	for _, q := range quoted {
+		var n int
+		if err := db.r.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM memory_records_fts WHERE memory_records_fts MATCH ? LIMIT ?)`, `text : `+q, commonTerm).Scan(&n); err != nil {
+			return nil, err
+		}
+		if n < commonTerm {
+			rare = append(rare, q)
+		}
+	}
+	var out []engram.RankedRecord
+	if len(rare) > 0 {
+		out, err = db.searchRecords(ctx, scope, `SELECT rowid, -bm25(memory_records_fts, 1.0, 0.0) AS score FROM memory_records_fts
+			WHERE memory_records_fts MATCH ? AND rowid BETWEEN ? AND ? ORDER BY score DESC LIMIT ?`, matchAny(rare)+live, lo, hi, k, nil)
+		if err != nil || len(out) == k || len(rare) == len(quoted) {
+			return out, err
+		}
+	}
+	found := make(map[string]bool, len(out))
+	for _, r := range out {
+		found[r.Record.ID] = true
+	}
+	newest, err := db.searchRecords(ctx, scope, `SELECT rowid, 0.0 AS score FROM memory_records_fts
+		WHERE memory_records_fts MATCH ? AND rowid BETWEEN ? AND ? ORDER BY rowid DESC LIMIT ?`, matchAny(quoted)+live, lo, hi, k+len(out), found)
+	return append(out, newest[:min(len(newest), k-len(out))]...), err
+}
+
+// searchRecords runs inner, a full-text query of rowids and scores taking
+// a MATCH expression, a rowid range and a limit, and returns the records
+// of the scope it found, leaving out those in skip.
+func (db *DB) searchRecords(ctx context.Context, scope engram.MemoryScope, inner, match string, lo, hi int64, limit int, skip map[string]bool) ([]engram.RankedRecord, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT `+prefixed("r.", recordColumns)+`, m.score FROM (`+inner+`) m
+		JOIN memory_records r ON r.pk = m.rowid
+		WHERE r.project_id = ? AND r.agent_id = ? AND r.end_user = ?
+		ORDER BY m.score DESC, r.pk DESC`,
+		match, lo, hi, limit, scope.ProjectID, scope.AgentID, scope.User)
 	if err != nil {
 		return nil, err
 	}
@@ -314,7 +367,9 @@ func (db *DB) SearchRecordsText(ctx context.Context, scope engram.MemoryScope, t
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, engram.RankedRecord{Record: r, Score: score})
+		if !skip[r.ID] {
+			out = append(out, engram.RankedRecord{Record: r, Score: score})
+		}
 	}
 	return out, rows.Err()
 }
@@ -466,7 +521,7 @@ func unindexConversation(ctx context.Context, tx *txConn, convID string) error {
 // conversation's by its token; the outer one reads the k items and checks
 // project, agent, user and deletion on the real rows.
 func (db *DB) SearchItemsText(ctx context.Context, scope engram.MemoryScope, terms []string, k int, excludeConversation string) ([]engram.RankedItem, error) {
-	text := matchTerms(terms)
+	text := matchAny(quoteTerms(terms))
 	if text == "" || k <= 0 {
 		return nil, nil
 	}

@@ -22,23 +22,37 @@ CREATE TABLE memory_records (
 );
 CREATE INDEX memory_records_scope ON memory_records(project_id, agent_id, end_user, created_at, id);
 
--- The full-text indexes hold no copy of the text (contentless) and carry,
--- besides it, a "scope" column of opaque tokens standing for the owner's
--- (project, agent, user), and for items the conversation. A search ANDs
--- the scope token with its terms, so FTS5 walks only the scope's postings
--- and ranks only its rows instead of every user's matches; the outer
--- query then checks the real columns, so a token is never trusted alone.
--- A record's scope token also says whether it is superseded, so the
--- default search needs no look-up per match to leave those out.
+-- memory_scopes numbers each (project, agent, user) that has records. A
+-- record's pk is its scope's number times 2^32 plus the scope's count of
+-- records so far, so a scope's records are one range of rowids, which is
+-- how a search confines FTS5 to them: FTS5 seeks a rowid range in each
+-- posting list and walks nothing outside it.
+CREATE TABLE memory_scopes (
+    id         INTEGER PRIMARY KEY,
+    project_id TEXT NOT NULL,
+    agent_id   TEXT NOT NULL,
+    end_user   TEXT NOT NULL,
+    last       INTEGER NOT NULL,
+    UNIQUE (project_id, agent_id, end_user)
+);
+
+-- The full-text indexes hold no copy of the text (contentless). In
+-- memory_records_fts, the "flags" column holds the token "1" when the
+-- record is superseded, so a search leaves those out in FTS5 itself.
 CREATE VIRTUAL TABLE memory_records_fts USING fts5(
-    scope, text,
+    text, flags,
     content='', contentless_delete=1,
     tokenize='porter unicode61 remove_diacritics 2'
 );
 
--- items_fts indexes the text of messages. conversation_id and seq find
--- the item in the log; items.search_rowid points back, so deleting an
--- item or a conversation removes its entries.
+-- items_fts indexes the text of messages. Its "scope" column holds opaque
+-- tokens standing for the conversation's (project, agent, user) and for
+-- the conversation, which a search ANDs with its terms (and NOTs, for the
+-- excluded conversation) so that FTS5 ranks only the scope's postings; the
+-- outer query then checks the real columns, so a token is never trusted
+-- alone. conversation_id and seq find the item in the log;
+-- items.search_rowid points back, so deleting an item or a conversation
+-- removes its entries.
 CREATE VIRTUAL TABLE items_fts USING fts5(
     scope, text, conversation_id UNINDEXED, seq UNINDEXED,
     content='', contentless_delete=1, contentless_unindexed=1,
@@ -50,5 +64,6 @@ ALTER TABLE items ADD COLUMN search_rowid INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE items DROP COLUMN search_rowid;
 DROP TABLE items_fts;
 DROP TABLE memory_records_fts;
+DROP TABLE memory_scopes;
 DROP INDEX memory_records_scope;
 DROP TABLE memory_records;
