@@ -320,15 +320,9 @@ func (db *DB) SearchRecordsText(ctx context.Context, scope engram.MemoryScope, t
 	if !includeSuperseded {
 		live = ` NOT flags : "1"`
 	}
-	var rare []string
-	for _, q := range quoted {
-		var n int
-		if err := db.r.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM memory_records_fts WHERE memory_records_fts MATCH ? LIMIT ?)`, `text : `+q, commonTerm).Scan(&n); err != nil {
-			return nil, err
-		}
-		if n < commonTerm {
-			rare = append(rare, q)
-		}
+	rare, err := db.rareTerms(ctx, "memory_records_fts", quoted)
+	if err != nil {
+		return nil, err
 	}
 	var out []engram.RankedRecord
 	if len(rare) > 0 {
@@ -516,28 +510,69 @@ func unindexConversation(ctx context.Context, tx *txConn, convID string) error {
 	return err
 }
 
-// SearchItemsText implements engram.RecordStore. As for records, the inner
-// query ranks the scope's postings only, leaving out the excluded
-// conversation's by its token; the outer one reads the k items and checks
-// project, agent, user and deletion on the real rows.
+// SearchItemsText implements engram.RecordStore. The scope's token (ANDed)
+// and the excluded conversation's (NOTed) confine FTS5 to the scope's
+// postings; the outer query reads the k items found and checks project,
+// agent, user and deletion on the real rows. Common terms are handled as
+// for records (commonTerm).
 func (db *DB) SearchItemsText(ctx context.Context, scope engram.MemoryScope, terms []string, k int, excludeConversation string) ([]engram.RankedItem, error) {
-	text := matchAny(quoteTerms(terms))
-	if text == "" || k <= 0 {
+	quoted := quoteTerms(terms)
+	k = min(k, maxResults)
+	if len(quoted) == 0 || k <= 0 {
 		return nil, nil
 	}
-	match := `scope : "` + scopeToken(tokenItems, scope.ProjectID, scope.AgentID, scope.User) + `"`
+	in := `scope : "` + scopeToken(tokenItems, scope.ProjectID, scope.AgentID, scope.User) + `"`
 	if excludeConversation != "" {
-		match = `(` + match + ` NOT scope : "` + scopeToken(tokenConv, scope.ProjectID, excludeConversation) + `")`
+		in = `(` + in + ` NOT scope : "` + scopeToken(tokenConv, scope.ProjectID, excludeConversation) + `")`
 	}
-	rows, err := db.r.QueryContext(ctx, `SELECT `+prefixed("i.", itemColumns)+`, m.score FROM (
-			SELECT conversation_id, seq, -bm25(items_fts, 0.0, 1.0) AS score FROM items_fts
-			WHERE items_fts MATCH ? ORDER BY score DESC LIMIT ?
-		) m JOIN items i ON i.conversation_id = m.conversation_id AND i.seq = m.seq
+	rare, err := db.rareTerms(ctx, "items_fts", quoted)
+	if err != nil {
+		return nil, err
+	}
+	var out []engram.RankedItem
+	if len(rare) > 0 {
+		out, err = db.searchItems(ctx, scope, excludeConversation, `SELECT rowid, conversation_id, seq, -bm25(items_fts, 0.0, 1.0) AS score FROM items_fts
+			WHERE items_fts MATCH ? ORDER BY score DESC LIMIT ?`, in+` AND `+matchAny(rare), k, nil)
+		if err != nil || len(out) == k || len(rare) == len(quoted) {
+			return out, err
+		}
+	}
+	found := make(map[string]bool, len(out))
+	for _, h := range out {
+		found[h.Item.ID] = true
+	}
+	newest, err := db.searchItems(ctx, scope, excludeConversation, `SELECT rowid, conversation_id, seq, 0.0 AS score FROM items_fts
+		WHERE items_fts MATCH ? ORDER BY rowid DESC LIMIT ?`, in+` AND `+matchAny(quoted), k+len(out), found)
+	return append(out, newest[:min(len(newest), k-len(out))]...), err
+}
+
+// rareTerms returns those of quoted that are in fewer than commonTerm
+// rows of table; counting stops there, so it costs little.
+func (db *DB) rareTerms(ctx context.Context, table string, quoted []string) ([]string, error) {
+	var rare []string
+	for _, q := range quoted {
+		var n int
+		if err := db.r.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM `+table+` WHERE `+table+` MATCH ? LIMIT ?)`, `text : `+q, commonTerm).Scan(&n); err != nil {
+			return nil, err
+		}
+		if n < commonTerm {
+			rare = append(rare, q)
+		}
+	}
+	return rare, nil
+}
+
+// searchItems runs inner, a full-text query of items and scores taking a
+// MATCH expression and a limit, and returns the scope's live items it
+// found, leaving out those in skip.
+func (db *DB) searchItems(ctx context.Context, scope engram.MemoryScope, excludeConversation, inner, match string, limit int, skip map[string]bool) ([]engram.RankedItem, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT `+prefixed("i.", itemColumns)+`, m.score FROM (`+inner+`) m
+		JOIN items i ON i.conversation_id = m.conversation_id AND i.seq = m.seq
 		JOIN conversations c ON c.id = i.conversation_id
 		WHERE c.project_id = ? AND c.agent_id = ? AND c.end_user = ? AND c.deleted = 0 AND c.id != ?
 			AND i.project_id = c.project_id AND i.deleted = 0
-		ORDER BY m.score DESC, i.conversation_id, i.seq`,
-		match+` AND `+text, min(k, maxResults), scope.ProjectID, scope.AgentID, scope.User, excludeConversation)
+		ORDER BY m.score DESC, m.rowid DESC`,
+		match, limit, scope.ProjectID, scope.AgentID, scope.User, excludeConversation)
 	if err != nil {
 		return nil, err
 	}
@@ -553,7 +588,9 @@ func (db *DB) SearchItemsText(ctx context.Context, scope engram.MemoryScope, ter
 		if err := json.Unmarshal(body, it); err != nil {
 			return nil, err
 		}
-		out = append(out, engram.RankedItem{Item: it, Score: score})
+		if !skip[it.ID] {
+			out = append(out, engram.RankedItem{Item: it, Score: score})
+		}
 	}
 	return out, rows.Err()
 }
