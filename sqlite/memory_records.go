@@ -326,7 +326,7 @@ func (db *DB) SearchRecordsText(ctx context.Context, scope engram.MemoryScope, t
 	}
 	var out []engram.RankedRecord
 	if len(rare) > 0 {
-		out, err = db.searchRecords(ctx, scope, `SELECT rowid, -bm25(memory_records_fts, 1.0, 0.0) AS score FROM memory_records_fts
+		out, err = db.searchRecords(ctx, scope, includeSuperseded, `SELECT rowid, -bm25(memory_records_fts, 1.0, 0.0) AS score FROM memory_records_fts
 			WHERE memory_records_fts MATCH ? AND rowid BETWEEN ? AND ? ORDER BY score DESC LIMIT ?`, matchAny(rare)+live, lo, hi, k, nil)
 		if err != nil || len(out) == k || len(rare) == len(quoted) {
 			return out, err
@@ -336,7 +336,7 @@ func (db *DB) SearchRecordsText(ctx context.Context, scope engram.MemoryScope, t
 	for _, r := range out {
 		found[r.Record.ID] = true
 	}
-	newest, err := db.searchRecords(ctx, scope, `SELECT rowid, 0.0 AS score FROM memory_records_fts
+	newest, err := db.searchRecords(ctx, scope, includeSuperseded, `SELECT rowid, 0.0 AS score FROM memory_records_fts
 		WHERE memory_records_fts MATCH ? AND rowid BETWEEN ? AND ? ORDER BY rowid DESC LIMIT ?`, matchAny(quoted)+live, lo, hi, k+len(out), found)
 	return append(out, newest[:min(len(newest), k-len(out))]...), err
 }
@@ -344,12 +344,12 @@ func (db *DB) SearchRecordsText(ctx context.Context, scope engram.MemoryScope, t
 // searchRecords runs inner, a full-text query of rowids and scores taking
 // a MATCH expression, a rowid range and a limit, and returns the records
 // of the scope it found, leaving out those in skip.
-func (db *DB) searchRecords(ctx context.Context, scope engram.MemoryScope, inner, match string, lo, hi int64, limit int, skip map[string]bool) ([]engram.RankedRecord, error) {
+func (db *DB) searchRecords(ctx context.Context, scope engram.MemoryScope, includeSuperseded bool, inner, match string, lo, hi int64, limit int, skip map[string]bool) ([]engram.RankedRecord, error) {
 	rows, err := db.r.QueryContext(ctx, `SELECT `+prefixed("r.", recordColumns)+`, m.score FROM (`+inner+`) m
 		JOIN memory_records r ON r.pk = m.rowid
-		WHERE r.project_id = ? AND r.agent_id = ? AND r.end_user = ?
+		WHERE r.project_id = ? AND r.agent_id = ? AND r.end_user = ? AND (? OR r.superseded_by = '')
 		ORDER BY m.score DESC, r.pk DESC`,
-		match, lo, hi, limit, scope.ProjectID, scope.AgentID, scope.User)
+		match, lo, hi, limit, scope.ProjectID, scope.AgentID, scope.User, includeSuperseded)
 	if err != nil {
 		return nil, err
 	}
