@@ -345,8 +345,10 @@ func (db *DB) SearchRecordsText(ctx context.Context, scope engram.MemoryScope, t
 // a MATCH expression, a rowid range and a limit, and returns the records
 // of the scope it found, leaving out those in skip.
 func (db *DB) searchRecords(ctx context.Context, scope engram.MemoryScope, includeSuperseded bool, inner, match string, lo, hi int64, limit int, skip map[string]bool) ([]engram.RankedRecord, error) {
+	// CROSS JOIN keeps SQLite from reading the scope's rows by index and
+	// probing the k found, which its planner may think cheaper.
 	rows, err := db.r.QueryContext(ctx, `SELECT `+prefixed("r.", recordColumns)+`, m.score FROM (`+inner+`) m
-		JOIN memory_records r ON r.pk = m.rowid
+		CROSS JOIN memory_records r ON r.pk = m.rowid
 		WHERE r.project_id = ? AND r.agent_id = ? AND r.end_user = ? AND (? OR r.superseded_by = '')
 		ORDER BY m.score DESC, r.pk DESC`,
 		match, lo, hi, limit, scope.ProjectID, scope.AgentID, scope.User, includeSuperseded)
@@ -567,8 +569,8 @@ func (db *DB) rareTerms(ctx context.Context, table string, quoted []string) ([]s
 // found, leaving out those in skip.
 func (db *DB) searchItems(ctx context.Context, scope engram.MemoryScope, excludeConversation, inner, match string, limit int, skip map[string]bool) ([]engram.RankedItem, error) {
 	rows, err := db.r.QueryContext(ctx, `SELECT `+prefixed("i.", itemColumns)+`, m.score FROM (`+inner+`) m
-		JOIN items i ON i.conversation_id = m.conversation_id AND i.seq = m.seq
-		JOIN conversations c ON c.id = i.conversation_id
+		CROSS JOIN items i ON i.conversation_id = m.conversation_id AND i.seq = m.seq
+		CROSS JOIN conversations c ON c.id = i.conversation_id
 		WHERE c.project_id = ? AND c.agent_id = ? AND c.end_user = ? AND c.deleted = 0 AND c.id != ?
 			AND i.project_id = c.project_id AND i.deleted = 0
 		ORDER BY m.score DESC, m.rowid DESC`,
