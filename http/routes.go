@@ -76,6 +76,13 @@ func (s *Server) routes() []route {
 		{"POST /v1/schedules/{id}/pause", dev, s.pauseSchedule, "Pause a schedule: it does not fire until resumed; next_fire_at is 0."},
 		{"POST /v1/schedules/{id}/resume", dev, s.resumeSchedule, "Resume a schedule from now: the times passed while paused are not fired (whatever catch_up says)."},
 		{"DELETE /v1/schedules/{id}", dev, s.deleteSchedule, "Delete a schedule; the responses it started stay."},
+
+		// Engram: memory records.
+		{"POST /v1/memory/records", inv, s.createRecord, "Write a memory record: text, kind (fact (default), preference, episode or passage), agent (id or name; absent: no agent's), user (absent with a key bound to a user: that user), metadata, occurred_at (Unix seconds; default now), supersedes (the id of a record of the same agent and user this one corrects: it stays, marked superseded_by, and leaves searches). The record is embedded when an embedding model is configured and searchable at once."},
+		{"GET /v1/memory/records", inv, s.listRecords, "List the memory records of one agent and user (?agent=, ?user=; each absent means records of no agent or no user), ?kind=, ?include_superseded=true, paged (after, order desc by default, limit 1-100)."},
+		{"GET /v1/memory/records/{id}", inv, s.getRecord, "Retrieve a memory record."},
+		{"DELETE /v1/memory/records/{id}", inv, s.deleteRecord, "Delete a memory record."},
+		{"POST /v1/memory/records/search", inv, s.searchRecords, "Search the memory records of one agent and user: {agent, user, query, limit (1-100, default 10), kinds, include_superseded, mode}. mode \"hybrid\" (default) fuses BM25, vector similarity (when an embedding model is configured) and recency by reciprocal rank, scores scaled so 1 is first in every ranking; \"bm25\" ranks by text alone, with BM25 scores."},
 	}
 }
 

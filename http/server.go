@@ -24,7 +24,10 @@ import (
 type Server struct {
 	Store     engram.Store
 	Responses engram.ResponseService
-	Logger    *slog.Logger
+	// Memory writes and searches memory records; nil answers the record
+	// endpoints that need it with 503.
+	Memory engram.MemoryService
+	Logger *slog.Logger
 	// MaxBodyBytes bounds a request body; 0 means 16 MiB.
 	MaxBodyBytes int64
 	// Ready reports whether the server can serve (its store answers).

@@ -149,7 +149,7 @@ func (db *DB) DeleteConversation(ctx context.Context, projectID, id string) erro
 		if n, _ := res.RowsAffected(); n == 0 {
 			return notFound("conversation", id)
 		}
-		return nil
+		return unindexConversation(ctx, tx, id)
 	})
 }
 
@@ -196,8 +196,9 @@ func appendLog(ctx context.Context, tx *txConn, projectID, convID string, checkB
 		added += int64(it.Tokens)
 	}
 	var last int64
-	err := tx.QueryRowContext(ctx, `UPDATE conversations SET last_seq = last_seq + ?, tokens = tokens + ? WHERE project_id = ? AND id = ? AND deleted = 0 AND (? = 0 OR hidden = 0 OR last_seq = ?) RETURNING last_seq`,
-		len(items), added, projectID, convID, boolInt(checkBase), baseSeq).Scan(&last)
+	search := itemSearch{projectID: projectID, convID: convID}
+	err := tx.QueryRowContext(ctx, `UPDATE conversations SET last_seq = last_seq + ?, tokens = tokens + ? WHERE project_id = ? AND id = ? AND deleted = 0 AND (? = 0 OR hidden = 0 OR last_seq = ?) RETURNING last_seq, agent_id, end_user`,
+		len(items), added, projectID, convID, boolInt(checkBase), baseSeq).Scan(&last, &search.agentID, &search.user)
 	if errors.Is(err, sql.ErrNoRows) {
 		c, gerr := getConversation(ctx, tx, projectID, convID)
 		if gerr != nil {
@@ -222,8 +223,12 @@ func appendLog(ctx context.Context, tx *txConn, projectID, convID string, checkB
 		if err != nil {
 			return 0, err
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO items (conversation_id, seq, id, project_id, type, response_id, origin, tokens, created_at, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			convID, it.Seq, it.ID, projectID, it.Type, it.ResponseID, it.Origin, it.Tokens, now, body); err != nil {
+		searchRowid, err := search.index(ctx, tx, it)
+		if err != nil {
+			return 0, err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO items (conversation_id, seq, id, project_id, type, response_id, origin, tokens, created_at, body, search_rowid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			convID, it.Seq, it.ID, projectID, it.Type, it.ResponseID, it.Origin, it.Tokens, now, body, searchRowid); err != nil {
 			if engram.ErrorCode(mapErr(err)) == engram.EConflict {
 				return 0, engram.Errorf(engram.EConflict, "an item with id %s already exists", it.ID)
 			}
@@ -305,15 +310,18 @@ func (db *DB) ListItems(ctx context.Context, projectID, conversationID string, p
 // its conversation and of every fork sharing it.
 func (db *DB) DeleteItem(ctx context.Context, projectID, conversationID, itemID string) error {
 	return db.tx(ctx, func(tx *txConn) error {
-		var tokens, seq int64
-		err := tx.QueryRowContext(ctx, `UPDATE items SET deleted = 1 WHERE id = ? AND conversation_id = ? AND project_id = ? AND deleted = 0`+liveConversation+` RETURNING tokens, seq`,
-			itemID, conversationID, projectID).Scan(&tokens, &seq)
+		var tokens, seq, searchRowid int64
+		err := tx.QueryRowContext(ctx, `UPDATE items SET deleted = 1 WHERE id = ? AND conversation_id = ? AND project_id = ? AND deleted = 0`+liveConversation+` RETURNING tokens, seq, search_rowid`,
+			itemID, conversationID, projectID).Scan(&tokens, &seq, &searchRowid)
 		if errors.Is(err, sql.ErrNoRows) {
 			if _, err := getConversation(ctx, tx, projectID, conversationID); err != nil {
 				return err
 			}
 			return notFound("item", itemID)
 		} else if err != nil {
+			return err
+		}
+		if err := unindexItem(ctx, tx, searchRowid); err != nil {
 			return err
 		}
 		if tokens == 0 {

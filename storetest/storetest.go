@@ -61,6 +61,7 @@ func Run(t *testing.T, open func(t *testing.T) engram.Store) {
 		{"BlockDelete", testBlockDelete},
 		{"BlockPaging", testBlockPaging},
 		{"ProjectScoping", testProjectScoping},
+		{"MemoryRecords", testMemoryRecords},
 		{"FailedAppendLeavesNothing", testAtomicAppend},
 		{"FailedCreateConversationLeavesNothing", testAtomicCreateConversation},
 		{"FailedCreateResponseLeavesNothing", testAtomicCreateResponse},
