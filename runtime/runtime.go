@@ -391,6 +391,15 @@ func (rt *Runtime) resolveTools(p *plan) error {
 			return engram.ParamErrorf(engram.EUnsupported, "tools", "tool type %q is not supported", s.Type)
 		}
 	}
+	// An agent with memory blocks may edit them: the block tools come
+	// with the blocks (they refuse read-only ones).
+	if len(p.blockIDs()) > 0 {
+		for _, name := range []string{"memory_block_append", "memory_block_replace"} {
+			if t := rt.Tools.Get(name); t != nil && !seen[name] {
+				specs = append(specs, t.Spec())
+			}
+		}
+	}
 	p.tools = specs
 	return nil
 }

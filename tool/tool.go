@@ -28,6 +28,16 @@ func Builtins() *Registry {
 	return NewRegistry(CurrentTime{}, WaitUntil{})
 }
 
+// WithMemory returns a registry of the built-ins and the memory tools:
+// memory_search, memory_write and conversation_search over mem, and the
+// block editing tools over blocks.
+func WithMemory(mem engram.MemoryService, blocks engram.BlockStore) *Registry {
+	ts := []engram.Tool{CurrentTime{}, WaitUntil{}}
+	ts = append(ts, Memory(mem)...)
+	ts = append(ts, MemoryBlocks(blocks)...)
+	return NewRegistry(ts...)
+}
+
 // Get returns the named tool, or nil.
 func (r *Registry) Get(name string) engram.Tool { return r.tools[name] }
 

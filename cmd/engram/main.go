@@ -103,6 +103,9 @@ Environment:
   ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL                         the anthropic/ provider
   OLLAMA_HOST                                                   the ollama/ provider (OpenAI-compatible chat)
   ENGRAM_PROVIDER_TIMEOUT                                       longest a model call may take, retries included; default 120s
+  ENGRAM_EMBEDDINGS_MODEL (openai/NAME or ollama/NAME), ENGRAM_EMBEDDINGS_URL, ENGRAM_EMBEDDINGS_KEY
+                     the embedding model for memory search (default: none; full-text and recency only)
+  ENGRAM_NODE_ID, ENGRAM_LEASE                                  this node's name in run leases; how long a lease lasts (15s)
   The scripted/ provider (a deterministic offline test model) is always available.
 `)
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/engram-run/engram"
 	enghttp "github.com/engram-run/engram/http"
 	"github.com/engram-run/engram/http/openai"
+	"github.com/engram-run/engram/memory"
 	"github.com/engram-run/engram/provider"
 	"github.com/engram-run/engram/provider/anthropic"
 	openaiprovider "github.com/engram-run/engram/provider/openai"
@@ -104,7 +105,14 @@ func openApp(ctx context.Context, e *invocation, dir string, logger *slog.Logger
 		return nil, err
 	}
 	tokens.Warm()
-	rt := runtime.New(store, providers, tool.Builtins(), logger)
+	embedder, err := memory.EmbedderFromEnv(e.getenv)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	mem := &memory.Service{Store: store, Embedder: embedder, Logger: logger}
+	rt := runtime.New(store, providers, tool.WithMemory(mem, store), logger)
+	rt.Memory = mem
 	rt.EncodeEvent = func(ev engram.StreamEvent) []byte { return openai.EncodeEvent(int(ev.Seq), ev) }
 	if rt.Node, err = nodeID(e, dir); err != nil {
 		store.Close()
@@ -125,7 +133,7 @@ func openApp(ctx context.Context, e *invocation, dir string, logger *slog.Logger
 		store.Close()
 		return nil, err
 	}
-	api := &enghttp.Server{Store: store, Responses: rt, Logger: logger, ValidateAgent: rt.ValidateAgent,
+	api := &enghttp.Server{Store: store, Responses: rt, Memory: mem, Logger: logger, ValidateAgent: rt.ValidateAgent,
 		Ready: func(ctx context.Context) error { _, err := store.ListProjects(ctx); return err }}
 	return &app{store: store, providers: providers, runtime: rt, handler: api.Handler()}, nil
 }
