@@ -200,3 +200,69 @@ type Embedder interface {
 	Model() string
 	Embed(ctx context.Context, texts []string) ([][]float32, error)
 }
+
+// Extraction is the state of memory extraction for one conversation: an
+// asynchronous pass, off the request path, that asks the model which facts
+// and preferences a conversation's new items hold and writes them as
+// records.
+type Extraction struct {
+	ConversationID string `json:"conversation"`
+	ProjectID      string `json:"-"`
+	AgentID        string `json:"agent,omitempty"`
+	User           string `json:"user,omitempty"`
+	// Status: "pending" (new turns wait, due at DueAt), "running", "idle"
+	// (everything extracted) or "failed" (retried at DueAt).
+	Status string `json:"status"`
+	// ThroughSeq is the last seq of the log extracted; LastSeq the log's
+	// last seq when the latest turn was noted.
+	ThroughSeq   int64  `json:"through_seq"`
+	LastSeq      int64  `json:"last_seq"`
+	PendingTurns int    `json:"pending_turns"`
+	DueAt        int64  `json:"due_at,omitempty"`
+	Records      int    `json:"records"` // written by all passes so far
+	Passes       int    `json:"passes"`
+	Failures     int    `json:"failures"` // consecutive
+	LastError    string `json:"last_error,omitempty"`
+	UpdatedAt    int64  `json:"updated_at"`
+	Lease        Lease  `json:"-"`
+}
+
+// Extraction statuses.
+const (
+	ExtractionPending = "pending"
+	ExtractionRunning = "running"
+	ExtractionIdle    = "idle"
+	ExtractionFailed  = "failed"
+)
+
+// ExtractionStore keeps the extraction state of conversations.
+type ExtractionStore interface {
+	// NoteTurn records that e.ConversationID's log grew to e.LastSeq by one
+	// turn (creating its state on the first): it counts the turn and sets
+	// the pass due when policy says (DueAt).
+	NoteTurn(ctx context.Context, e *Extraction, policy ExtractionPolicy, now int64) error
+	// ClaimExtraction takes the most overdue pending or failed extraction
+	// due at or before now under lease (ENotFound when none is).
+	ClaimExtraction(ctx context.Context, lease Lease, now int64) (*Extraction, error)
+	// FinishExtraction stores the outcome of a pass held under e.Lease:
+	// Status idle (or pending when turns came meanwhile) or failed.
+	FinishExtraction(ctx context.Context, e *Extraction) error
+	GetExtraction(ctx context.Context, projectID, conversationID string) (*Extraction, error)
+}
+
+// DueAt is when a pass is due after a turn that leaves pendingTurns turns
+// unextracted: at once when EveryTurns is reached, else IdleSeconds after
+// this turn (a later turn pushes it back: the conversation is not idle);
+// 0 when the policy waits for more turns.
+func (p ExtractionPolicy) DueAt(pendingTurns int, now int64) int64 {
+	if p.EveryTurns > 0 && pendingTurns >= p.EveryTurns {
+		return now
+	}
+	if p.IdleSeconds > 0 {
+		return now + int64(p.IdleSeconds)
+	}
+	return 0
+}
+
+// On reports whether the policy extracts at all.
+func (p ExtractionPolicy) On() bool { return p.EveryTurns > 0 || p.IdleSeconds > 0 }

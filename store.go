@@ -81,6 +81,7 @@ type Store interface {
 	UsageTotals(ctx context.Context, projectID string, f UsageFilter) ([]*UsageTotal, error)
 
 	RunStore
+	ExtractionStore
 	RecordStore
 	ScheduleStore
 	BlockStore

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestUsageEndpoint: usage totals per project and per conversation show
@@ -110,5 +111,41 @@ func TestCompactEndpoints(t *testing.T) {
 	}
 	if code, body := e.do(t, "mine/invoker", "POST", "/v1/responses/compact", `{"model":"scripted/echo","input":"x","stream":true}`); code != 400 || !strings.Contains(body, "unknown_parameter") {
 		t.Errorf("compact with an unknown field: %d %s", code, body)
+	}
+}
+
+// TestExtractionEndpoint: an agent that extracts after every turn; the
+// conversation's extraction status reaches idle and the user's records
+// hold what they said, visible through /v1/memory/records.
+func TestExtractionEndpoint(t *testing.T) {
+	e := newEnv(t)
+	code, body := e.do(t, "mine/admin", "POST", "/v1/agents", `{"name":"keeper","model":"scripted/echo","memory":{"extraction":{"every_turns":1}}}`)
+	if code != 200 {
+		t.Fatalf("agent: %d %s", code, body)
+	}
+	_, conv := e.do(t, "mine/admin", "POST", "/v1/conversations", `{"agent":"keeper","user":"ada"}`)
+	if code, body := e.do(t, "mine/ada", "GET", "/v1/conversations/"+id(conv)+"/extraction", ""); code != 200 || !strings.Contains(body, `"status":"off"`) {
+		t.Errorf("before any turn: %d %s", code, body)
+	}
+	if code, body := e.do(t, "mine/ada", "POST", "/v1/responses", fmt.Sprintf(`{"model":"agent/keeper","conversation":%q,"input":"My bees live in Sintra."}`, id(conv))); code != 200 {
+		t.Fatalf("turn: %d %s", code, body)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		code, body = e.do(t, "mine/ada", "GET", "/v1/conversations/"+id(conv)+"/extraction", "")
+		if strings.Contains(body, `"status":"idle"`) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if code != 200 || !strings.Contains(body, `"object":"memory.extraction"`) || !strings.Contains(body, `"records":1`) {
+		t.Fatalf("extraction status: %d %s", code, body)
+	}
+	code, body = e.do(t, "mine/ada", "GET", "/v1/memory/records?agent=keeper", "")
+	if code != 200 || !strings.Contains(body, "My bees live in Sintra.") || !strings.Contains(body, `"source":"extraction"`) {
+		t.Errorf("ada's records: %d %s", code, body)
+	}
+	if code, _ := e.do(t, "theirs/admin", "GET", "/v1/conversations/"+id(conv)+"/extraction", ""); code != 404 {
+		t.Errorf("another project's conversation: %d", code)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/engram-run/engram"
 	enghttp "github.com/engram-run/engram/http"
 	"github.com/engram-run/engram/http/openai"
+	"github.com/engram-run/engram/memory"
 	"github.com/engram-run/engram/provider"
 	"github.com/engram-run/engram/provider/scripted"
 	"github.com/engram-run/engram/runtime"
@@ -40,14 +41,16 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	rt := runtime.New(db, provider.NewRegistry(scripted.New()), tool.Builtins(), nil)
+	mem := &memory.Service{Store: db}
+	rt := runtime.New(db, provider.NewRegistry(scripted.New()), tool.WithMemory(mem, db), nil)
+	rt.Memory = mem
 	rt.EncodeEvent = func(ev engram.StreamEvent) []byte { return openai.EncodeEvent(int(ev.Seq), ev) }
 	rt.PollInterval = 20 * time.Millisecond
 	if err := rt.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(rt.Stop)
-	api := &enghttp.Server{Store: db, Responses: rt, MaxBodyBytes: 64 << 10, ValidateAgent: rt.ValidateAgent,
+	api := &enghttp.Server{Store: db, Responses: rt, Memory: mem, MaxBodyBytes: 64 << 10, ValidateAgent: rt.ValidateAgent,
 		Ready: func(ctx context.Context) error { return db.Ping(ctx) }}
 	e := &env{srv: httptest.NewServer(api.Handler()), store: db, keys: map[string]string{}}
 	t.Cleanup(e.srv.Close)

@@ -44,6 +44,7 @@ func (s *Server) routes() []route {
 		{"POST /v1/conversations/{id}/items", inv, s.createItems, "Add up to 20 items to a conversation."},
 		{"GET /v1/conversations/{id}/items", inv, s.listItems, "List a conversation's items (after, order desc by default, limit 1-100)."},
 		{"GET /v1/conversations/{id}/items/{item}", inv, s.getItem, "Retrieve an item."},
+		{"GET /v1/conversations/{id}/extraction", inv, s.getExtraction, "Engram extension: where memory extraction stands for a conversation whose agent extracts (memory.extraction): status pending (due_at), running, idle or failed (last_error, retried with backoff), through_seq (the log extracted so far), pending_turns, records written, passes; status off when its agent does not extract."},
 		{"DELETE /v1/conversations/{id}/items/{item}", inv, s.deleteItem, "Delete an item: hidden from lists and from the model's context; the log keeps it."},
 
 		// Engram: agents and keys.

@@ -524,6 +524,9 @@ func (x *run) finish(ctx context.Context, runErr error) (*engram.Response, error
 	}
 	x.release()
 	x.rt.broker.ended(r.ID)
+	if x.p.persist && (r.Status == engram.StatusCompleted || r.Status == engram.StatusIncomplete) {
+		x.rt.noteTurn(context.WithoutCancel(ctx), x.p, r)
+	}
 	if runErr != nil {
 		x.rt.Logger.Warn("response failed", "response", r.ID, "err", runErr)
 		return r, runErr

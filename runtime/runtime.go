@@ -57,13 +57,18 @@ type Runtime struct {
 	EncodeEvent func(engram.StreamEvent) []byte
 	// HTTPClient makes the calls of HTTP tools.
 	HTTPClient *http.Client
-	// Memory recalls records and past messages for each turn; nil: none.
+	// Memory recalls records and past messages for each turn, and
+	// receives what extraction passes find; nil: neither happens.
 	Memory engram.MemoryService
+	// ExtractTimeout bounds one extraction pass.
+	ExtractTimeout time.Duration
 
 	windows *windowCache
 	broker  *broker
 	live    sync.Map // response id → *run executing here
 	wake    chan struct{}
+	// extractWake tells the extractor a turn made a pass due.
+	extractWake chan struct{}
 
 	mu       sync.Mutex
 	runCtx   context.Context
@@ -79,8 +84,9 @@ func New(store engram.Store, providers *provider.Registry, tools *tool.Registry,
 	return &Runtime{Store: store, Providers: providers, Tools: tools, Logger: logger,
 		MaxToolCalls: 32, MaxModelCalls: 64, MaxSteps: 256, MaxWindowItems: 4096,
 		Node: "local", LeaseDuration: 15 * time.Second, PollInterval: time.Second, Workers: 32, CancelWait: 2 * time.Second,
-		EncodeEvent: func(ev engram.StreamEvent) []byte { b, _ := json.Marshal(ev); return b },
-		windows:     newWindowCache(4096), broker: newBroker(), wake: make(chan struct{}, 1)}
+		EncodeEvent:    func(ev engram.StreamEvent) []byte { b, _ := json.Marshal(ev); return b },
+		ExtractTimeout: 2 * time.Minute,
+		windows:        newWindowCache(4096), broker: newBroker(), wake: make(chan struct{}, 1), extractWake: make(chan struct{}, 1)}
 }
 
 var _ engram.ResponseService = (*Runtime)(nil)

@@ -27,6 +27,7 @@ func (rt *Runtime) Start(ctx context.Context) error {
 		rt.dispatch(ctx)
 	}()
 	rt.workers.Go(func() { rt.RunSchedules(ctx) })
+	rt.workers.Go(func() { rt.RunExtractions(ctx) })
 	return nil
 }
 

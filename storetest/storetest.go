@@ -36,6 +36,7 @@ func Run(t *testing.T, open func(t *testing.T) engram.Store) {
 		{"RecentItems", testRecentItems},
 		{"CompactionWindow", testCompactionWindow},
 		{"UsageTotals", testUsageTotals},
+		{"Extractions", testExtractions},
 		{"Forks", testForks},
 		{"ForkBelowForkPoint", testForkBelowForkPoint},
 		{"ForkSharedDeletion", testForkSharedDeletion},

@@ -16,6 +16,13 @@
 // first sentence of each user message, within the output budget. It is a
 // stand-in that keeps what a summary must keep, not a summary.
 //
+// Asked to extract memories, a scripted model takes every sentence of the
+// user's lines in the transcript that speaks of the user ("I ...", "My
+// ...", "We ...") as a fact, or a preference when it says like, love,
+// prefer, hate or favourite, and supersedes a known memory about the same
+// subject (the words before " is " or " are "). A stand-in for tests and
+// offline demos, not an understanding.
+//
 // Any scripted model calls a tool when the last user message reads
 // "call <tool> <json arguments>", and answers "tool said: <output>" when
 // the last input item is a tool's output.
@@ -24,6 +31,7 @@ package scripted
 import (
 	"context"
 	"encoding/json"
+	"regexp"
 	"strings"
 
 	"github.com/engram-run/engram"
@@ -56,6 +64,9 @@ func (*Provider) Generate(ctx context.Context, req *engram.ModelRequest, emit fu
 	}
 	if req.Task == engram.TaskCompaction {
 		return text(emit, extractiveSummary(req.Input, req.MaxOutputTokens)), nil
+	}
+	if req.Task == engram.TaskExtraction {
+		return text(emit, extractMemories(req.Input)), nil
 	}
 
 	if last != nil && last.Type == engram.ItemFunctionCallOutput {
@@ -115,6 +126,71 @@ func extractiveSummary(input []*engram.Item, maxTokens int) string {
 		out = out[len(out)-limit:] // the newest matter most to a continuing conversation
 	}
 	return out
+}
+
+// transcriptLine matches "[id] role (date): text" and "[id] kind: text".
+var transcriptLine = regexp.MustCompile(`^\[([a-z]+_[0-9a-z]+)\] ([a-z]+)(?: \([^)]*\))?: (.*)$`)
+
+var aboutUser = regexp.MustCompile(`^(?i)(i|i'm|i am|i've|my|we|we're|our)\b`)
+
+var preferenceWord = regexp.MustCompile(`(?i)\b(like|likes|love|loves|prefer|prefers|hate|hates|favourite|favorite)\b`)
+
+// subject is what a statement is about, for superseding: the words before
+// " is " or " are ", in lower case.
+func subject(s string) string {
+	s = strings.ToLower(s)
+	for _, sep := range []string{" is ", " are "} {
+		if i := strings.Index(s, sep); i > 0 {
+			return strings.TrimPrefix(strings.TrimPrefix(s[:i], "the user's "), "my ")
+		}
+	}
+	return ""
+}
+
+func extractMemories(input []*engram.Item) string {
+	known := map[string]string{} // subject -> memory id
+	type memory struct {
+		Kind       string   `json:"kind"`
+		Text       string   `json:"text"`
+		Evidence   []string `json:"evidence"`
+		Supersedes string   `json:"supersedes,omitempty"`
+	}
+	out := []memory{}
+	for _, it := range input {
+		for _, line := range strings.Split(it.Text(), "\n") {
+			m := transcriptLine.FindStringSubmatch(line)
+			if m == nil {
+				continue
+			}
+			id, role, text := m[1], m[2], m[3]
+			if strings.HasPrefix(id, "mem_") {
+				if subj := subject(text); subj != "" {
+					known[subj] = id
+				}
+				continue
+			}
+			if role != "user" {
+				continue
+			}
+			for _, sentence := range regexp.MustCompile(`[^.!?]+[.!?]?`).FindAllString(text, -1) {
+				sentence = strings.TrimSpace(sentence)
+				if !aboutUser.MatchString(sentence) {
+					continue
+				}
+				kind := engram.RecordFact
+				if preferenceWord.MatchString(sentence) {
+					kind = engram.RecordPreference
+				}
+				mem := memory{Kind: kind, Text: sentence, Evidence: []string{id}}
+				if subj := subject(sentence); subj != "" {
+					mem.Supersedes = known[strings.TrimPrefix(subj, "my ")]
+				}
+				out = append(out, mem)
+			}
+		}
+	}
+	b, _ := json.Marshal(map[string]any{"memories": out})
+	return string(b)
 }
 
 func lastUserText(input []*engram.Item) string {
