@@ -313,6 +313,7 @@ func modelInput(window []*engram.Item, recalled *engram.Item) []*engram.Item {
 		if it := out[i]; it.Type == engram.ItemMessage && it.Role == "user" {
 			withMemory := *it
 			withMemory.Content = append([]engram.Content{{Type: engram.ContentInputText, Text: recalled.Text()}}, it.Content...)
+			withMemory.Tokens = it.Tokens + recalled.Tokens
 			out[i] = &withMemory
 			break
 		}
@@ -422,8 +423,16 @@ func freshCopies(items []*engram.Item) []*engram.Item {
 // conversations with the agent) are placed beside the input, within the
 // run's recall budget, and the step lists them.
 
-// recallCandidates bounds how many of each kind are considered.
-const recallCandidates = 8
+// recallCandidates bounds how many of each kind are considered;
+// standingRecords how many of the user's newest records are.
+const (
+	recallCandidates = 8
+	standingRecords  = 50
+)
+
+func recordLine(rec *engram.MemoryRecord) string {
+	return fmt.Sprintf("- [%s] %s: %s", day(rec.OccurredAt), rec.Kind, oneLine(rec.Text))
+}
 
 func (x *run) recall(ctx context.Context, s *engram.Step) {
 	x.recallDone = true
@@ -454,30 +463,48 @@ func (x *run) recall(ctx context.Context, s *engram.Step) {
 		inWindow[it.ID] = true
 	}
 	// Interleave the two rankings (their scores are not comparable), best
-	// first, until the budget is spent.
+	// first, within two thirds of the budget; then the user's standing
+	// facts and preferences, newest first, fill what is left: what a
+	// message does not mention may still matter to the answer (a diet to a
+	// recipe), and such records are few and short.
 	var lines []string
 	var got []engram.Recalled
+	taken := map[string]bool{}
+	said := map[string]bool{} // what the lines say: one memory, one line
 	budget := x.cs.recall - tokens.Count(recallHeader)
-	add := func(line string, r engram.Recalled) bool {
+	relevant := budget * 2 / 3
+	add := func(text, line string, r engram.Recalled, limit int) {
 		n := tokens.Count(line) + 1
-		if n > budget {
-			return false
+		key := strings.ToLower(oneLine(text))
+		if n > limit || taken[r.ID] || said[key] {
+			return
 		}
 		budget -= n
+		relevant -= n
 		r.Tokens = n
+		taken[r.ID], said[key] = true, true
 		lines, got = append(lines, line), append(got, r)
-		return true
 	}
-	for i := 0; i < recallCandidates && budget > 0; i++ {
+	for i := 0; i < recallCandidates && relevant > 0; i++ {
 		if i < len(records) {
 			rec := records[i].Record
-			add(fmt.Sprintf("- [%s] %s: %s", day(rec.OccurredAt), rec.Kind, oneLine(rec.Text)),
-				engram.Recalled{Type: "record", ID: rec.ID, Score: records[i].Score})
+			add(rec.Text, recordLine(rec), engram.Recalled{Type: "record", ID: rec.ID, Score: records[i].Score}, relevant)
 		}
 		if i < len(items) && !inWindow[items[i].Item.ID] {
 			it := items[i].Item
-			add(fmt.Sprintf("- [%s] %s said, in an earlier conversation: %s", day(it.CreatedAt), speaker(it.Role), oneLine(it.Text())),
-				engram.Recalled{Type: "item", ID: it.ID, ConversationID: items[i].ConversationID, Score: items[i].Score})
+			add(it.Text(), fmt.Sprintf("- [%s] %s said, in an earlier conversation: %s", day(it.CreatedAt), speaker(it.Role), oneLine(it.Text())),
+				engram.Recalled{Type: "item", ID: it.ID, ConversationID: items[i].ConversationID, Score: items[i].Score}, relevant)
+		}
+	}
+	if budget > 0 {
+		standing, _, err := x.rt.Store.ListRecords(ctx, scope, engram.RecordFilter{Page: engram.Page{Limit: standingRecords, Order: "desc"}})
+		if err != nil {
+			x.rt.Logger.Warn("recall: listing standing records failed", "response", x.r.ID, "err", err)
+		}
+		for _, rec := range standing {
+			if rec.Kind == engram.RecordFact || rec.Kind == engram.RecordPreference {
+				add(rec.Text, recordLine(rec), engram.Recalled{Type: "record", ID: rec.ID}, budget)
+			}
 		}
 	}
 	if len(got) == 0 {

@@ -17,8 +17,8 @@
 // stand-in that keeps what a summary must keep, not a summary.
 //
 // Asked to extract memories, a scripted model takes every sentence of the
-// user's lines in the transcript that speaks of the user ("I ...", "My
-// ...", "We ...") as a fact, or a preference when it says like, love,
+// user's lines in the transcript in the first person (I, me, my, we, our)
+// that is not a question as a fact, or a preference when it says like, love,
 // prefer, hate or favourite, and supersedes a known memory about the same
 // subject (the words before " is " or " are "). A stand-in for tests and
 // offline demos, not an understanding.
@@ -131,7 +131,9 @@ func extractiveSummary(input []*engram.Item, maxTokens int) string {
 // transcriptLine matches "[id] role (date): text" and "[id] kind: text".
 var transcriptLine = regexp.MustCompile(`^\[([a-z]+_[0-9a-z]+)\] ([a-z]+)(?: \([^)]*\))?: (.*)$`)
 
-var aboutUser = regexp.MustCompile(`^(?i)(i|i'm|i am|i've|my|we|we're|our)\b`)
+// aboutUser matches a sentence in the first person: it says something of
+// the user.
+var aboutUser = regexp.MustCompile(`\b(I|I'm|I've|I'd|[Mm]e|[Mm]y|[Ww]e|[Ww]e're|[Oo]ur|[Uu]s)\b`)
 
 var preferenceWord = regexp.MustCompile(`(?i)\b(like|likes|love|loves|prefer|prefers|hate|hates|favourite|favorite)\b`)
 
@@ -174,7 +176,7 @@ func extractMemories(input []*engram.Item) string {
 			}
 			for _, sentence := range regexp.MustCompile(`[^.!?]+[.!?]?`).FindAllString(text, -1) {
 				sentence = strings.TrimSpace(sentence)
-				if !aboutUser.MatchString(sentence) {
+				if !aboutUser.MatchString(sentence) || strings.HasSuffix(sentence, "?") {
 					continue
 				}
 				kind := engram.RecordFact
