@@ -48,7 +48,7 @@ func (s *Server) routes() []route {
 		{"DELETE /v1/conversations/{id}/items/{item}", inv, s.deleteItem, "Delete an item: hidden from lists and from the model's context; the log keeps it."},
 
 		// Engram: agents and keys.
-		{"POST /v1/agents", dev, s.createAgent, "Create an agent: name, model, instructions, tools, context {budget_tokens}, temperature, max_tool_calls, metadata. 422 when its model's provider is not configured or a builtin tool does not exist."},
+		{"POST /v1/agents", dev, s.createAgent, "Create an agent: name, model, instructions, tools, context {budget_tokens, truncation auto|disabled, compaction auto|off, compact_threshold, keep_tokens, compaction_model, recall_tokens}, memory {blocks: [{id} or {label, value, limit}], recall auto|off, extraction {every_turns, idle_seconds, model}}, temperature, max_tool_calls, limits, concurrency, metadata. 422 when its model's provider is not configured or a builtin tool does not exist."},
 		{"GET /v1/agents", inv, s.listAgents, "List agents (latest versions)."},
 		{"GET /v1/agents/{ref}", inv, s.getAgent, "Retrieve an agent by id or name; ?version=N for an older version."},
 		{"POST /v1/agents/{ref}", dev, s.updateAgent, "Update an agent: the given fields change and a new version is made."},
