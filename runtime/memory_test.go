@@ -121,6 +121,12 @@ func TestExtractionAndRecall(t *testing.T) {
 	if !strings.Contains(text, "green") || !strings.Contains(text, "Lisbon") || !strings.HasSuffix(text, "where are my hives?") {
 		t.Errorf("the model's last message does not carry the current memories before the question: %q", text)
 	}
+	// A turn in ada's conversation that names no user acts for her.
+	r = sayAs(t, rt, pid, other, "", "And where are my hives again?")
+	steps, _ = rt.Store.ListSteps(context.Background(), pid, r.ID)
+	if r.User != "ada" || steps[0].Context == nil || len(steps[0].Context.Recalled) == 0 {
+		t.Errorf("a turn without user in ada's conversation: user %q, context %+v", r.User, steps[0].Context)
+	}
 	// Another user of the same agent recalls none of it.
 	r = sayAs(t, rt, pid, userConversation(t, rt, pid, a.ID, "bob"), "bob", "Which colour do I like, and where are my hives?")
 	steps, _ = rt.Store.ListSteps(context.Background(), pid, r.ID)

@@ -280,6 +280,13 @@ func (rt *Runtime) plan(ctx context.Context, projectID string, req *engram.Respo
 		}
 	}
 
+	if req.User == "" && p.conv != nil && p.conv.User != "" {
+		// A conversation is its user's: a turn that names nobody acts for
+		// them (recall, memory tools and extraction read their memory).
+		r := *req
+		r.User = p.conv.User
+		p.req, req = &r, &r
+	}
 	if err := rt.resolveAgent(ctx, p, prev); err != nil {
 		return nil, err
 	}
