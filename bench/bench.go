@@ -267,7 +267,10 @@ func (c *client) turn(ctx context.Context, conv, msg string) (time.Duration, str
 		} `json:"output"`
 	}
 	start := time.Now()
-	err := c.post(ctx, "/v1/responses", map[string]any{"model": c.cfg.Model, "input": msg, "conversation": conv}, &r)
+	// truncation auto: a conversation this long outgrows the scripted
+	// model's window, and a client keeping it going opts in to dropping
+	// the oldest turns (OpenAI's default, disabled, would refuse it).
+	err := c.post(ctx, "/v1/responses", map[string]any{"model": c.cfg.Model, "input": msg, "conversation": conv, "truncation": "auto"}, &r)
 	took := time.Since(start)
 	if err != nil {
 		return 0, "", err
