@@ -63,3 +63,17 @@ func TestExtractionPassRepeats(t *testing.T) {
 		t.Error("a failed pass ran again before its backoff")
 	}
 }
+
+// FuzzParseMemories: whatever a model answers to an extraction, reading it
+// gives memories or a coded error, never a panic.
+func FuzzParseMemories(f *testing.F) {
+	f.Add(`{"memories":[{"kind":"fact","text":"The user keeps bees.","evidence":["msg_1"],"supersedes":""}]}`)
+	f.Add("Here you go:\n```json\n{\"memories\":[]}\n```")
+	f.Add(`{"memories":[{"kind":7}]}`)
+	f.Add(`}{`)
+	f.Fuzz(func(t *testing.T, answer string) {
+		if _, err := parseMemories(answer); err != nil && engram.ErrorCode(err) != engram.EUpstream {
+			t.Fatalf("error without a code: %v", err)
+		}
+	})
+}

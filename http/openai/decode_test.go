@@ -135,6 +135,8 @@ func FuzzDecodeResponseRequest(f *testing.F) {
 		`{"model": "gpt-4.1-mini", "input": "hi in conv", "conversation": "conv_123"}`,
 		`{"model":"m","input":[{"type":"function_call_output","call_id":"c","output":[{"type":"input_text","text":"x"}]}],"tools":[{"type":"function","name":"f"}]}`,
 		`{"model":"m","metadata":{"a":"b"},"tool_choice":{"type":"function","name":"f"}}`,
+		`{"model":"m","input":"x","context_management":[{"type":"compaction","compact_threshold":2000}]}`,
+		`{"model":"m","input":[{"type":"compaction","encrypted_content":"summary"},{"role":"user","content":"next"}]}`,
 	} {
 		f.Add([]byte(seed))
 	}
@@ -174,4 +176,31 @@ func asError(err error, target **engram.Error) bool {
 		*target = e
 	}
 	return ok
+}
+
+// FuzzDecodeContextRequests: the bodies of /v1/responses/compact and
+// /v1/responses/input_tokens decode or fail with a coded 400, never panic.
+func FuzzDecodeContextRequests(f *testing.F) {
+	for _, seed := range []string{
+		`{"model":"gpt-5","input":[{"role":"user","content":"Create a landing page."},{"type":"compaction","encrypted_content":"s"}]}`,
+		`{"model":"agent/keeper","conversation":"conv_1"}`,
+		`{"previous_response_id":"resp_1","instructions":"x","tools":[{"type":"function","name":"f"}]}`,
+		`{"model":"m","input":"x","stream":true}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		for _, decode := range []func([]byte) (*engram.ResponseRequest, error){DecodeCompactRequest, DecodeInputTokensRequest} {
+			req, err := decode(body)
+			if err != nil {
+				if engram.ErrorCode(err) != engram.EInvalid && engram.ErrorCode(err) != engram.EUnsupported {
+					t.Fatalf("decoder error %v", err)
+				}
+				continue
+			}
+			if req.Model == "" && req.Agent == "" && req.PreviousResponseID == "" && req.Conversation == "" {
+				t.Fatalf("accepted a request naming no model or context: %s", body)
+			}
+		}
+	})
 }
