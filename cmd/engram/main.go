@@ -57,6 +57,8 @@ func commands() []command {
 		{"conversations", "list, show and delete conversations", runConversations},
 		{"keys", "create, list and revoke API keys", runKeys},
 		{"runs", "list, show, watch, cancel and approve runs (responses)", runRuns},
+		{"memory", "list, add, search and delete memory records; edit memory blocks; extraction status", runMemory},
+		{"usage", "token usage totals and what keeping state saved", runUsage},
 		{"bench", "measure the runtime's own cost per turn", runBench},
 	}
 }
