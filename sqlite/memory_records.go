@@ -705,8 +705,13 @@ func unindexConversation(ctx context.Context, tx *txConn, convID string) error {
 // SearchItemsText implements engram.RecordStore. The scope's token (ANDed)
 // and the excluded conversation's (NOTed) confine FTS5 to the scope's
 // postings; the outer query reads the k items found and checks project,
-// agent, user and deletion on the real rows. Common terms are handled as
-// for records (commonTerm).
+// agent, user and deletion on the real rows. Terms common in the whole
+// index (commonTerm) take no part in the BM25 ranking, whose statistics
+// are the whole index's: the items matching the others are ranked, and
+// when they are fewer than k, the newest items matching any term follow,
+// with score 0. Messages have no rowid range per scope (a conversation's
+// items interleave with others'), so the per-scope statistics of
+// SearchRecordsText are not theirs yet.
 func (db *DB) SearchItemsText(ctx context.Context, scope engram.MemoryScope, terms []string, k int, excludeConversation string) ([]engram.RankedItem, error) {
 	quoted := quoteTerms(terms)
 	k = min(k, maxResults)
