@@ -464,12 +464,9 @@ func (db *DB) bestByBM25(ctx context.Context, weight map[int64]float64, avgLen f
 			break
 		}
 		part := cands[i:min(i+batch, len(cands))]
-		args := make([]any, len(part))
-		for j, c := range part {
-			args[j] = c.pk
-		}
+		list, args := inList(part)
 		lengths := make(map[int64]int64, len(part))
-		rows, err := db.r.QueryContext(ctx, `SELECT pk, terms FROM memory_record_terms WHERE pk IN (?`+strings.Repeat(`, ?`, len(part)-1)+`)`, args...)
+		rows, err := db.r.QueryContext(ctx, `SELECT pk, terms FROM memory_record_terms WHERE pk IN `+list, args...)
 		if err != nil {
 			return nil, err
 		}
@@ -495,6 +492,25 @@ func (db *DB) bestByBM25(ctx context.Context, weight map[int64]float64, avgLen f
 	return best, nil
 }
 
+// inList returns an SQL list of placeholders for the hits' rowids and its
+// arguments, padded with the last rowid to a power of two: repeats change
+// nothing in an IN list, and the few lengths keep the statement cache,
+// which holds one statement per text, small.
+func inList(hs []hit) (string, []any) {
+	if len(hs) == 0 {
+		return `(NULL)`, nil
+	}
+	n := 1
+	for n < len(hs) {
+		n *= 2
+	}
+	args := make([]any, n, n+4)
+	for i := range args {
+		args[i] = hs[min(i, len(hs)-1)].pk
+	}
+	return `(?` + strings.Repeat(`, ?`, n-1) + `)`, args
+}
+
 // byScore orders hits best first, newest first among equals.
 func byScore(a, b hit) int {
 	if c := cmp.Compare(b.score, a.score); c != 0 {
@@ -506,16 +522,15 @@ func byScore(a, b hit) int {
 // readRanked reads the records of best that are in scope (and live unless
 // includeSuperseded), in best's order, with their scores.
 func (db *DB) readRanked(ctx context.Context, scope engram.MemoryScope, includeSuperseded bool, best []hit) ([]engram.RankedRecord, error) {
-	args := make([]any, 0, len(best)+4)
 	score := make(map[int64]float64, len(best))
 	for _, h := range best {
-		args = append(args, h.pk)
 		score[h.pk] = h.score
 	}
+	list, args := inList(best)
 	args = append(args, scope.ProjectID, scope.AgentID, scope.User, includeSuperseded)
 	// The unary plus keeps SQLite from reading the scope's rows by index
 	// and probing the k found, which its planner may think cheaper.
-	rows, err := db.r.QueryContext(ctx, `SELECT pk, `+recordColumns+` FROM memory_records WHERE pk IN (?`+strings.Repeat(`, ?`, len(best)-1)+`)
+	rows, err := db.r.QueryContext(ctx, `SELECT pk, `+recordColumns+` FROM memory_records WHERE pk IN `+list+`
 		AND +project_id = ? AND +agent_id = ? AND +end_user = ? AND (? OR superseded_by = '')`, args...)
 	if err != nil {
 		return nil, err
