@@ -82,6 +82,35 @@ func TestCommonTerms(t *testing.T) {
 		t.Errorf("bob's records: %d found, %v; want the one with the word rare for him first", len(found), err)
 	}
 
+	// A common term's postings older than those a search samples still
+	// count for the records a rarer term finds there.
+	cy := engram.MemoryScope{ProjectID: p.ID, AgentID: scope.AgentID, User: "cy"}
+	var early []*engram.MemoryRecord
+	for _, text := range []string{"queen " + c.vocab[0], "queen bzzz"} {
+		r := &engram.MemoryRecord{ProjectID: p.ID, AgentID: cy.AgentID, User: cy.User, Kind: engram.RecordFact, Text: text}
+		if err := db.CreateRecord(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		early = append(early, r)
+	}
+	err = db.tx(ctx, func(tx *txConn) error {
+		for range postingCap + 100 {
+			r := &engram.MemoryRecord{ID: engram.NewID("mem"), ProjectID: p.ID, AgentID: cy.AgentID, User: cy.User,
+				Kind: engram.RecordFact, Text: c.text() + " hipoporu", CreatedAt: engram.Now()}
+			if err := insertRecord(ctx, tx, r, []byte("{}"), []byte("[]"), nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found, err = db.SearchRecordsText(ctx, cy, []string{"queen", c.vocab[0]}, 3, false)
+	if err != nil || len(found) != 3 || found[0].Record.ID != early[0].ID || found[1].Record.ID != early[1].ID || found[0].Score <= found[1].Score {
+		t.Errorf("cy's records: %d found, %v; want the old record with both terms first, then the one with the rare term", len(found), err)
+	}
+
 	// The same for messages.
 	conv := &engram.Conversation{ID: engram.NewID("conv"), ProjectID: p.ID, AgentID: scope.AgentID, User: scope.User}
 	items := make([]*engram.Item, commonTerm+10)
