@@ -36,9 +36,12 @@ const (
 	// ranks of a list differ little, so one list alone cannot dominate.
 	rrfK = 60
 	// recencyWeight makes recency a gentle prior rather than a third
-	// judge of relevance: at 0.25 it decides between records the text
-	// and vector lists rank alike (a fact and its later update) but moves
-	// a record past at most a few better-ranked ones.
+	// judge of relevance: at 0.25 per two relevance lists it decides
+	// between records the text and vector lists rank alike (a fact and
+	// its later update) but moves a record past at most a few
+	// better-ranked ones. It shrinks with the lists that ran (text alone,
+	// without an embedding model): against one list's smaller rank gaps
+	// the same weight would move a record twice as far.
 	recencyWeight = 0.25
 )
 
@@ -233,6 +236,7 @@ func fuse(text, vector []engram.RankedRecord, kinds []string, limit int) []engra
 	if len(all) == 0 {
 		return nil
 	}
+	recency := recencyWeight * lists / 2
 
 	byRecency := make([]engram.RankedRecord, len(all))
 	for i, c := range all {
@@ -240,10 +244,10 @@ func fuse(text, vector []engram.RankedRecord, kinds []string, limit int) []engra
 	}
 	slices.SortStableFunc(byRecency, func(a, b engram.RankedRecord) int { return -compareFloat(a.Score, b.Score) })
 	for i, rank := range tiedRanks(byRecency) {
-		byID[byRecency[i].Record.ID].score += recencyWeight / float64(rrfK+rank)
+		byID[byRecency[i].Record.ID].score += recency / float64(rrfK+rank)
 	}
 
-	best := (lists + recencyWeight) / float64(rrfK+1)
+	best := (lists + recency) / float64(rrfK+1)
 	slices.SortStableFunc(all, func(a, b *candidate) int {
 		if c := compareFloat(b.score, a.score); c != 0 {
 			return c

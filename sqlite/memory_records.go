@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"cmp"
 	"container/heap"
 	"context"
 	"crypto/sha256"
@@ -22,12 +23,21 @@ const recordColumns = `id, project_id, agent_id, end_user, kind, text, metadata,
 
 var recordOrder = createdOrder("memory_records", "")
 
+// scanRecordAfter scans a row of first and then recordColumns.
+func scanRecordAfter(s interface{ Scan(...any) error }, first ...any) (*engram.MemoryRecord, error) {
+	return scanRecordRow(s, first, nil)
+}
+
 func scanRecord(s interface{ Scan(...any) error }, extra ...any) (*engram.MemoryRecord, error) {
+	return scanRecordRow(s, nil, extra)
+}
+
+func scanRecordRow(s interface{ Scan(...any) error }, first, extra []any) (*engram.MemoryRecord, error) {
 	r := &engram.MemoryRecord{}
 	var meta, itemIDs string
 	var vec []byte
-	dest := append([]any{&r.ID, &r.ProjectID, &r.AgentID, &r.User, &r.Kind, &r.Text, &meta, &r.Source, &r.ConversationID, &itemIDs,
-		&r.Supersedes, &r.SupersededBy, &r.OccurredAt, &r.CreatedAt, &r.EmbeddingModel, &vec}, extra...)
+	dest := append(append(first, &r.ID, &r.ProjectID, &r.AgentID, &r.User, &r.Kind, &r.Text, &meta, &r.Source, &r.ConversationID, &itemIDs,
+		&r.Supersedes, &r.SupersededBy, &r.OccurredAt, &r.CreatedAt, &r.EmbeddingModel, &vec), extra...)
 	if err := s.Scan(dest...); err != nil {
 		return nil, err
 	}
@@ -183,15 +193,19 @@ func (db *DB) CreateRecord(ctx context.Context, r *engram.MemoryRecord) error {
 // vector, in tx.
 func insertRecord(ctx context.Context, tx *txConn, r *engram.MemoryRecord, meta, itemIDs, vec []byte) error {
 	var scopeID, n int64
-	if err := tx.QueryRowContext(ctx, `INSERT INTO memory_scopes (project_id, agent_id, end_user, last) VALUES (?, ?, ?, 1)
-		ON CONFLICT (project_id, agent_id, end_user) DO UPDATE SET last = last + 1 RETURNING id, last`,
-		r.ProjectID, r.AgentID, r.User).Scan(&scopeID, &n); err != nil {
+	words := countWords(r.Text)
+	if err := tx.QueryRowContext(ctx, `INSERT INTO memory_scopes (project_id, agent_id, end_user, last, records, terms) VALUES (?, ?, ?, 1, 1, ?)
+		ON CONFLICT (project_id, agent_id, end_user) DO UPDATE SET last = last + 1, records = records + 1, terms = terms + excluded.terms RETURNING id, last`,
+		r.ProjectID, r.AgentID, r.User, words).Scan(&scopeID, &n); err != nil {
 		return err
 	}
 	if n > math.MaxUint32 {
 		return engram.Errorf(engram.EConflict, "this scope holds as many memory records as it can")
 	}
 	pk := scopeID<<32 | n
+	if _, err := tx.ExecContext(ctx, `INSERT INTO memory_record_terms (pk, terms) VALUES (?, ?)`, pk, words); err != nil {
+		return err
+	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO memory_records (pk, `+recordColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', ?, ?, ?, ?)`,
 		pk, r.ID, r.ProjectID, r.AgentID, r.User, r.Kind, r.Text, meta, r.Source, r.ConversationID, itemIDs,
 		r.Supersedes, r.OccurredAt, r.CreatedAt, r.EmbeddingModel, vec); err != nil {
@@ -277,11 +291,17 @@ func (db *DB) ListRecords(ctx context.Context, scope engram.MemoryScope, f engra
 // again.
 func (db *DB) DeleteRecord(ctx context.Context, projectID, id string) error {
 	return db.tx(ctx, func(tx *txConn) error {
-		var pk int64
+		var pk, words int64
 		err := tx.QueryRowContext(ctx, `DELETE FROM memory_records WHERE project_id = ? AND id = ? RETURNING pk`, projectID, id).Scan(&pk)
 		if errors.Is(err, sql.ErrNoRows) {
 			return notFound("memory record", id)
 		} else if err != nil {
+			return err
+		}
+		if err := tx.QueryRowContext(ctx, `DELETE FROM memory_record_terms WHERE pk = ? RETURNING terms`, pk).Scan(&words); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE memory_scopes SET records = records - 1, terms = terms - ? WHERE id = ?`, words, pk>>32); err != nil {
 			return err
 		}
 		_, err = tx.ExecContext(ctx, `DELETE FROM memory_records_fts WHERE rowid = ?`, pk)
@@ -289,85 +309,270 @@ func (db *DB) DeleteRecord(ctx context.Context, projectID, id string) error {
 	})
 }
 
-// commonTerm is the number of records of the whole table from which a
-// term counts as common. FTS5's bm25() weighs each term by walking its
-// whole posting list, every user's, once per query, and then scores every
-// match: a term in most records would cost tens of milliseconds and add
-// almost nothing to the ranking (its weight tends to zero).
+// commonTerm is the number of rows of the whole items index from which a
+// term counts as common in SearchItemsText. FTS5's bm25() weighs each
+// term by walking its whole posting list, every user's, once per query,
+// and then scores every match: a term in most rows would cost tens of
+// milliseconds and add almost nothing to the ranking.
 const commonTerm = 2000
 
-// SearchRecordsText implements engram.RecordStore. FTS5 looks only at the
-// scope's rowid range (see the migration); the outer query reads the k
-// rows found and checks their scope on the real columns. Common terms
-// (commonTerm) take no part in the BM25 ranking: the records matching the
-// others are ranked, and when they are fewer than k, the newest records
-// matching any term follow, with score 0.
+// BM25's parameters, Robertson's usual values: k1 says how soon a
+// record's evidence saturates, b how much a long record is discounted.
+const (
+	bm25K1 = 1.2
+	bm25B  = 0.75
+)
+
+// postingCap bounds the postings of one term a record search reads. A
+// term with more in the scope is common there: its weight is small, its
+// document frequency is estimated from the density of its newest
+// postings, and it adds to the scores of the records rarer terms found
+// (or, when every term is common, of its newest records), so that no
+// search walks a posting list as long as the scope.
+const postingCap = 500
+
+// termPostings are the records of a scope matching one query term, newest
+// first: all of them when complete, else the newest postingCap+1.
+type termPostings struct {
+	term     string // quoted
+	rows     []int64
+	complete bool
+	idf      float64
+}
+
+// SearchRecordsText implements engram.RecordStore with BM25 over the
+// scope's own statistics (its record count, mean length and each term's
+// document frequency), not the whole table's: a word that fills other
+// users' memories may still tell one user's records apart, and a word
+// that fills this user's tells nothing. FTS5 reads only the scope's rowid
+// range of each posting list (see the migration) and at most postingCap
+// of it; the weights are summed here; the k records found are then read
+// and their scope checked on the real columns. Term frequency is binary:
+// records are short, and FTS5 gives a contentless index's counts per
+// record only to bm25(), whose statistics are the whole table's.
 func (db *DB) SearchRecordsText(ctx context.Context, scope engram.MemoryScope, terms []string, k int, includeSuperseded bool) ([]engram.RankedRecord, error) {
 	quoted := quoteTerms(terms)
 	k = min(k, maxResults)
 	if len(quoted) == 0 || k <= 0 {
 		return nil, nil
 	}
-	var scopeID int64
-	err := db.r.QueryRowContext(ctx, `SELECT id FROM memory_scopes WHERE project_id = ? AND agent_id = ? AND end_user = ?`, scope.ProjectID, scope.AgentID, scope.User).Scan(&scopeID)
-	if errors.Is(err, sql.ErrNoRows) {
+	var scopeID, last, records, words int64
+	err := db.r.QueryRowContext(ctx, `SELECT id, last, records, terms FROM memory_scopes WHERE project_id = ? AND agent_id = ? AND end_user = ?`,
+		scope.ProjectID, scope.AgentID, scope.User).Scan(&scopeID, &last, &records, &words)
+	if errors.Is(err, sql.ErrNoRows) || err == nil && records <= 0 {
 		return nil, nil
 	} else if err != nil {
 		return nil, err
 	}
-	lo, hi := scopeID<<32, scopeID<<32|math.MaxUint32
+	lo, hi := scopeID<<32, scopeID<<32|last
 	live := ``
 	if !includeSuperseded {
 		live = ` NOT flags : "1"`
 	}
-	rare, err := db.rareTerms(ctx, "memory_records_fts", quoted)
-	if err != nil {
-		return nil, err
+	n := float64(records)
+	var found []termPostings
+	var rare []string
+	for _, q := range quoted {
+		rows, err := db.postings(ctx, `text : `+q+live, lo, hi, postingCap+1)
+		if err != nil {
+			return nil, err
+		}
+		// Terms the stemmer makes one ("hive", "hives") count once.
+		if len(rows) == 0 || slices.ContainsFunc(found, func(p termPostings) bool { return slices.Equal(p.rows, rows) }) {
+			continue
+		}
+		p := termPostings{term: q, rows: rows, complete: len(rows) <= postingCap}
+		df := float64(len(rows))
+		if !p.complete {
+			// Rowids number the scope's records in order, so the newest
+			// postings' share of the newest records estimates the share
+			// of all of them.
+			df = min(n, df*n/float64(hi-rows[len(rows)-1]+1))
+		} else {
+			rare = append(rare, q)
+		}
+		p.idf = math.Log(1 + (n-df+0.5)/(df+0.5))
+		found = append(found, p)
 	}
-	var out []engram.RankedRecord
-	if len(rare) > 0 {
-		out, err = db.searchRecords(ctx, scope, includeSuperseded, `SELECT rowid, -bm25(memory_records_fts, 1.0, 0.0) AS score FROM memory_records_fts
-			WHERE memory_records_fts MATCH ? AND rowid BETWEEN ? AND ? ORDER BY score DESC LIMIT ?`, matchAny(rare)+live, lo, hi, k, nil)
-		if err != nil || len(out) == k || len(rare) == len(quoted) {
-			return out, err
+	weight := map[int64]float64{}
+	for _, p := range found {
+		for _, r := range p.rows {
+			weight[r] += p.idf
+		}
+		if p.complete || len(rare) == 0 {
+			continue
+		}
+		// A common term's older postings matter only for the records the
+		// complete terms found; FTS5 seeks through its list to those.
+		older, err := db.postings(ctx, `text : `+p.term+` AND `+matchAny(rare)+live, lo, p.rows[len(p.rows)-1]-1, -1)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range older {
+			weight[r] += p.idf
 		}
 	}
-	found := make(map[string]bool, len(out))
-	for _, r := range out {
-		found[r.Record.ID] = true
+	best, err := db.bestByBM25(ctx, weight, float64(words)/n, k)
+	if err != nil || len(best) == 0 {
+		return nil, err
 	}
-	newest, err := db.searchRecords(ctx, scope, includeSuperseded, `SELECT rowid, 0.0 AS score FROM memory_records_fts
-		WHERE memory_records_fts MATCH ? AND rowid BETWEEN ? AND ? ORDER BY rowid DESC LIMIT ?`, matchAny(quoted)+live, lo, hi, k+len(out), found)
-	return append(out, newest[:min(len(newest), k-len(out))]...), err
+	return db.readRanked(ctx, scope, includeSuperseded, best)
 }
 
-// searchRecords runs inner, a full-text query of rowids and scores taking
-// a MATCH expression, a rowid range and a limit, and returns the records
-// of the scope it found, leaving out those in skip.
-func (db *DB) searchRecords(ctx context.Context, scope engram.MemoryScope, includeSuperseded bool, inner, match string, lo, hi int64, limit int, skip map[string]bool) ([]engram.RankedRecord, error) {
-	// CROSS JOIN keeps SQLite from reading the scope's rows by index and
-	// probing the k found, which its planner may think cheaper.
-	rows, err := db.r.QueryContext(ctx, `SELECT `+prefixed("r.", recordColumns)+`, m.score FROM (`+inner+`) m
-		CROSS JOIN memory_records r ON r.pk = m.rowid
-		WHERE r.project_id = ? AND r.agent_id = ? AND r.end_user = ? AND (? OR r.superseded_by = '')
-		ORDER BY m.score DESC, r.pk DESC`,
-		match, lo, hi, limit, scope.ProjectID, scope.AgentID, scope.User, includeSuperseded)
+// postings returns the rowids in [lo, hi] matching match, newest first, at
+// most limit (-1: all).
+func (db *DB) postings(ctx context.Context, match string, lo, hi int64, limit int) ([]int64, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT rowid FROM memory_records_fts WHERE memory_records_fts MATCH ? AND rowid BETWEEN ? AND ? ORDER BY rowid DESC LIMIT ?`,
+		match, lo, hi, limit)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []engram.RankedRecord
+	var out []int64
 	for rows.Next() {
-		var score float64
-		r, err := scanRecord(rows, &score)
+		var r int64
+		if err := rows.Scan(&r); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// bestByBM25 returns the k best of the candidates (rowid to summed idf of
+// the terms each matches) by BM25 with binary term frequency, best first,
+// newest first among equals. That score is the idf sum times a factor of
+// the record's length alone, at most lengthFactor(0), so candidates are
+// read in order of their idf sum and reading stops once none left could
+// enter the k best.
+func (db *DB) bestByBM25(ctx context.Context, weight map[int64]float64, avgLen float64, k int) ([]hit, error) {
+	cands := make([]hit, 0, len(weight))
+	for pk, w := range weight {
+		cands = append(cands, hit{pk, w})
+	}
+	slices.SortFunc(cands, byScore)
+	avgLen = max(avgLen, 1)
+	lengthFactor := func(l int64) float64 {
+		return (bm25K1 + 1) / (1 + bm25K1*(1-bm25B+bm25B*float64(l)/avgLen))
+	}
+	var best []hit
+	// Batches grow, as a first one too small for k is common and each
+	// statement costs a round trip.
+	batch := max(2*k, 32)
+	for i := 0; i < len(cands); i, batch = i+batch, min(2*batch, 512) {
+		if len(best) >= k && best[k-1].score >= cands[i].score*lengthFactor(0) {
+			break
+		}
+		part := cands[i:min(i+batch, len(cands))]
+		list, args := inList(part)
+		lengths := make(map[int64]int64, len(part))
+		rows, err := db.r.QueryContext(ctx, `SELECT pk, terms FROM memory_record_terms WHERE pk IN `+list, args...)
 		if err != nil {
 			return nil, err
 		}
-		if !skip[r.ID] {
-			out = append(out, engram.RankedRecord{Record: r, Score: score})
+		for rows.Next() {
+			var pk, l int64
+			if err := rows.Scan(&pk, &l); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			lengths[pk] = l
 		}
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			return nil, err
+		}
+		for _, c := range part {
+			if l, ok := lengths[c.pk]; ok { // else deleted meanwhile
+				best = append(best, hit{c.pk, c.score * lengthFactor(l)})
+			}
+		}
+		slices.SortFunc(best, byScore)
+		best = best[:min(k, len(best))]
 	}
-	return out, rows.Err()
+	return best, nil
+}
+
+// inList returns an SQL list of placeholders for the hits' rowids and its
+// arguments, padded with the last rowid to a power of two: repeats change
+// nothing in an IN list, and the few lengths keep the statement cache,
+// which holds one statement per text, small.
+func inList(hs []hit) (string, []any) {
+	if len(hs) == 0 {
+		return `(NULL)`, nil
+	}
+	n := 1
+	for n < len(hs) {
+		n *= 2
+	}
+	args := make([]any, n, n+4)
+	for i := range args {
+		args[i] = hs[min(i, len(hs)-1)].pk
+	}
+	return `(?` + strings.Repeat(`, ?`, n-1) + `)`, args
+}
+
+// byScore orders hits best first, newest first among equals.
+func byScore(a, b hit) int {
+	if c := cmp.Compare(b.score, a.score); c != 0 {
+		return c
+	}
+	return cmp.Compare(b.pk, a.pk)
+}
+
+// readRanked reads the records of best that are in scope (and live unless
+// includeSuperseded), in best's order, with their scores.
+func (db *DB) readRanked(ctx context.Context, scope engram.MemoryScope, includeSuperseded bool, best []hit) ([]engram.RankedRecord, error) {
+	score := make(map[int64]float64, len(best))
+	for _, h := range best {
+		score[h.pk] = h.score
+	}
+	list, args := inList(best)
+	args = append(args, scope.ProjectID, scope.AgentID, scope.User, includeSuperseded)
+	// The unary plus keeps SQLite from reading the scope's rows by index
+	// and probing the k found, which its planner may think cheaper.
+	rows, err := db.r.QueryContext(ctx, `SELECT pk, `+recordColumns+` FROM memory_records WHERE pk IN `+list+`
+		AND +project_id = ? AND +agent_id = ? AND +end_user = ? AND (? OR superseded_by = '')`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	type ranked struct {
+		pk int64
+		engram.RankedRecord
+	}
+	var out []ranked
+	for rows.Next() {
+		var pk int64
+		var r *engram.MemoryRecord
+		if r, err = scanRecordAfter(rows, &pk); err != nil {
+			return nil, err
+		}
+		out = append(out, ranked{pk, engram.RankedRecord{Record: r, Score: score[pk]}})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	slices.SortFunc(out, func(a, b ranked) int { return byScore(hit{a.pk, a.Score}, hit{b.pk, b.Score}) })
+	res := make([]engram.RankedRecord, len(out))
+	for i, r := range out {
+		res[i] = r.RankedRecord
+	}
+	return res, nil
+}
+
+// countWords counts the words of text as the index's tokenizer cuts them
+// (runs of letters, digits and marks), BM25's length of a record.
+func countWords(text string) int64 {
+	var n int64
+	in := false
+	for _, r := range text {
+		w := unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.IsMark(r)
+		if w && !in {
+			n++
+		}
+		in = w
+	}
+	return n
 }
 
 // prefixed qualifies each of a list of columns with prefix.
@@ -515,8 +720,13 @@ func unindexConversation(ctx context.Context, tx *txConn, convID string) error {
 // SearchItemsText implements engram.RecordStore. The scope's token (ANDed)
 // and the excluded conversation's (NOTed) confine FTS5 to the scope's
 // postings; the outer query reads the k items found and checks project,
-// agent, user and deletion on the real rows. Common terms are handled as
-// for records (commonTerm).
+// agent, user and deletion on the real rows. Terms common in the whole
+// index (commonTerm) take no part in the BM25 ranking, whose statistics
+// are the whole index's: the items matching the others are ranked, and
+// when they are fewer than k, the newest items matching any term follow,
+// with score 0. Messages have no rowid range per scope (a conversation's
+// items interleave with others'), so the per-scope statistics of
+// SearchRecordsText are not theirs yet.
 func (db *DB) SearchItemsText(ctx context.Context, scope engram.MemoryScope, terms []string, k int, excludeConversation string) ([]engram.RankedItem, error) {
 	quoted := quoteTerms(terms)
 	k = min(k, maxResults)

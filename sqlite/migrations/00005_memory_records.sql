@@ -26,14 +26,28 @@ CREATE INDEX memory_records_scope ON memory_records(project_id, agent_id, end_us
 -- record's pk is its scope's number times 2^32 plus the scope's count of
 -- records so far, so a scope's records are one range of rowids, which is
 -- how a search confines FTS5 to them: FTS5 seeks a rowid range in each
--- posting list and walks nothing outside it.
+-- posting list and walks nothing outside it. records and terms count the
+-- scope's records and their words, for BM25's statistics of the scope: a
+-- word common among other users' records may still tell one user's
+-- records apart.
 CREATE TABLE memory_scopes (
     id         INTEGER PRIMARY KEY,
     project_id TEXT NOT NULL,
     agent_id   TEXT NOT NULL,
     end_user   TEXT NOT NULL,
     last       INTEGER NOT NULL,
+    records    INTEGER NOT NULL DEFAULT 0,
+    terms      INTEGER NOT NULL DEFAULT 0,
     UNIQUE (project_id, agent_id, end_user)
+);
+
+-- memory_record_terms holds the number of words of each record's text,
+-- BM25's document length, apart from the records: a search reads it for
+-- hundreds of candidates, and in this narrow table they share a few pages
+-- where the records' rows would be spread over hundreds.
+CREATE TABLE memory_record_terms (
+    pk    INTEGER PRIMARY KEY,
+    terms INTEGER NOT NULL
 );
 
 -- The full-text indexes hold no copy of the text (contentless). In
@@ -64,6 +78,7 @@ ALTER TABLE items ADD COLUMN search_rowid INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE items DROP COLUMN search_rowid;
 DROP TABLE items_fts;
 DROP TABLE memory_records_fts;
+DROP TABLE memory_record_terms;
 DROP TABLE memory_scopes;
 DROP INDEX memory_records_scope;
 DROP TABLE memory_records;
