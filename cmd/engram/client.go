@@ -23,8 +23,22 @@ type client struct {
 // clientFlags adds --url and --key to fs; call connect after parsing.
 func clientFlags(fs *flag.FlagSet, e *invocation) (url, key *string) {
 	url = fs.String("url", e.env("ENGRAM_URL", "http://"+e.env("ENGRAM_ADDR", "127.0.0.1:8080")), "server URL (ENGRAM_URL, or http://$ENGRAM_ADDR)")
-	key = fs.String("key", e.env("ENGRAM_API_KEY", e.getenv("ENGRAM_ADMIN_KEY")), "API key (ENGRAM_API_KEY, or ENGRAM_ADMIN_KEY)")
-	return url, key
+	k := &secretFlag{value: e.env("ENGRAM_API_KEY", e.getenv("ENGRAM_ADMIN_KEY"))}
+	fs.Var(k, "key", "API key (ENGRAM_API_KEY, or ENGRAM_ADMIN_KEY)")
+	return url, &k.value
+}
+
+// secretFlag is a flag whose value -h shows only by its first characters:
+// a key taken from the environment must not end up in a terminal's
+// scrollback or a pasted help text.
+type secretFlag struct{ value string }
+
+func (s *secretFlag) Set(v string) error { s.value = v; return nil }
+func (s *secretFlag) String() string {
+	if s == nil || s.value == "" {
+		return ""
+	}
+	return s.value[:min(len(s.value), 10)] + "…"
 }
 
 func newClient(url, key string) (*client, error) {

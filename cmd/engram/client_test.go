@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"strings"
 	"testing"
 )
@@ -30,4 +31,27 @@ func FuzzReadSSE(f *testing.F) {
 			return nil
 		})
 	})
+}
+
+// TestHelpHidesKey: -h of a client command never prints the key it would
+// use from the environment.
+func TestHelpHidesKey(t *testing.T) {
+	const secret = "sk-engram-do-not-print-me-0123456789"
+	for _, args := range [][]string{{"runs", "-h"}, {"agents", "-h"}, {"memory", "search", "-h"}, {"usage", "-h"}, {"chat", "-h"}} {
+		var out, errOut strings.Builder
+		getenv := func(k string) string {
+			if k == "ENGRAM_API_KEY" {
+				return secret
+			}
+			return ""
+		}
+		_ = run(context.Background(), args, getenv, strings.NewReader(""), &out, &errOut)
+		all := out.String() + errOut.String()
+		if strings.Contains(all, "do-not-print-me") {
+			t.Errorf("%v printed the key: %s", args, all)
+		}
+		if !strings.Contains(all, "-key") {
+			t.Errorf("%v: no help printed: %s", args, all)
+		}
+	}
 }
