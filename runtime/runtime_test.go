@@ -141,14 +141,20 @@ func BenchmarkTurn(b *testing.B) {
 			rt, _, pid := setup(b)
 			conv := newConversation(b, rt, pid)
 			msg := strings.Repeat("the colony was calm after we added a super ", 10)
+			// truncation auto: 1,000 turns outgrow the scripted model's window.
+			turn := func() error {
+				_, err := rt.CreateResponse(context.Background(), pid, &engram.ResponseRequest{Model: "scripted/echo", Conversation: conv, Truncation: "auto",
+					Input: []*engram.Item{{Type: engram.ItemMessage, Role: "user", Content: []engram.Content{{Type: engram.ContentInputText, Text: msg}}}}}, nil)
+				return err
+			}
 			for i := 0; i < at; i++ {
-				if _, err := say(rt, pid, conv, "scripted/echo", msg); err != nil {
+				if err := turn(); err != nil {
 					b.Fatal(err)
 				}
 			}
 			b.ResetTimer()
 			for b.Loop() {
-				if _, err := say(rt, pid, conv, "scripted/echo", msg); err != nil {
+				if err := turn(); err != nil {
 					b.Fatal(err)
 				}
 			}
