@@ -34,14 +34,17 @@ type env struct {
 	keys  map[string]string // name -> secret
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { return newEnvWith(t, nil) }
+
+// newEnvWith is newEnv with an embedding model for memory search.
+func newEnvWith(t *testing.T, embedder engram.Embedder) *env {
 	ctx := context.Background()
 	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "engram.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	mem := &memory.Service{Store: db}
+	mem := &memory.Service{Store: db, Embedder: embedder}
 	rt := runtime.New(db, provider.NewRegistry(scripted.New()), tool.WithMemory(mem, db), nil)
 	rt.Memory = mem
 	rt.EncodeEvent = func(ev engram.StreamEvent) []byte { return openai.EncodeEvent(int(ev.Seq), ev) }

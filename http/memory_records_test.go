@@ -1,52 +1,13 @@
 package http_test
 
 import (
-	"context"
 	"encoding/json"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/engram-run/engram"
 	enghttp "github.com/engram-run/engram/http"
-	"github.com/engram-run/engram/memory"
-	"github.com/engram-run/engram/sqlite"
 )
-
-// newMemoryEnv is a server on a real store with the memory service and
-// no runtime: the memory endpoints need none. Projects and keys are as in
-// newEnv.
-func newMemoryEnv(t *testing.T, embedder engram.Embedder) *env {
-	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "engram.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	api := &enghttp.Server{Store: db, Memory: &memory.Service{Store: db, Embedder: embedder}, MaxBodyBytes: 64 << 10}
-	e := &env{srv: httptest.NewServer(api.Handler()), store: db, keys: map[string]string{}}
-	t.Cleanup(e.srv.Close)
-	for _, proj := range []string{"mine", "theirs"} {
-		p := &engram.Project{ID: engram.NewID("proj"), Name: proj, CreatedAt: engram.Now()}
-		if err := db.CreateProject(ctx, p); err != nil {
-			t.Fatal(err)
-		}
-		for _, k := range []struct {
-			name string
-			role engram.Role
-			user string
-		}{{"admin", engram.RoleAdmin, ""}, {"invoker", engram.RoleInvoker, ""}, {"ada", engram.RoleInvoker, "ada"}} {
-			secret, shown := engram.NewKeySecret()
-			if err := db.CreateAPIKey(ctx, &engram.APIKey{ID: engram.NewID("key"), ProjectID: p.ID, Name: k.name, Prefix: shown,
-				Hash: engram.HashKey(secret), Role: k.role, User: k.user, CreatedAt: engram.Now()}); err != nil {
-				t.Fatal(err)
-			}
-			e.keys[proj+"/"+k.name] = secret
-		}
-	}
-	return e
-}
 
 type recordOut struct {
 	ID           string            `json:"id"`
@@ -100,7 +61,7 @@ func textsOf(l recordList) []string {
 }
 
 func TestMemoryRecords(t *testing.T) {
-	e := newMemoryEnv(t, nil)
+	e := newEnvWith(t, nil)
 	var keeper struct{ ID string }
 	e.call(t, "mine/admin", "POST", "/v1/agents", `{"name":"keeper","model":"scripted/echo"}`, &keeper)
 
@@ -179,7 +140,7 @@ func TestMemoryRecords(t *testing.T) {
 // TestMemoryRecordsRecency: of two records the query matches alike, the
 // later one comes first.
 func TestMemoryRecordsRecency(t *testing.T) {
-	e := newMemoryEnv(t, nil)
+	e := newEnvWith(t, nil)
 	e.writeRecord(t, "mine/invoker", `{"user":"ada","text":"Ada's favourite honey is heather honey.","occurred_at":1700000000}`)
 	e.writeRecord(t, "mine/invoker", `{"user":"ada","text":"Ada's favourite honey is orange honey.","occurred_at":1760000000}`)
 	e.writeRecord(t, "mine/invoker", `{"user":"ada","text":"Bob's mead needs honey.","occurred_at":1770000000}`)
@@ -194,7 +155,7 @@ func TestMemoryRecordsRecency(t *testing.T) {
 }
 
 func TestMemoryRecordErrors(t *testing.T) {
-	e := newMemoryEnv(t, nil)
+	e := newEnvWith(t, nil)
 	var theirAgent struct{ ID string }
 	e.call(t, "theirs/admin", "POST", "/v1/agents", `{"name":"spy","model":"scripted/echo"}`, &theirAgent)
 	e.call(t, "mine/admin", "POST", "/v1/agents", `{"name":"keeper","model":"scripted/echo"}`, &struct{}{})
@@ -279,7 +240,7 @@ func TestMemoryRecordErrors(t *testing.T) {
 // TestMemoryNotConfigured: without a memory service the endpoints that need
 // it say so; the store's own endpoints still answer.
 func TestMemoryNotConfigured(t *testing.T) {
-	e := newMemoryEnv(t, nil)
+	e := newEnvWith(t, nil)
 	api := &enghttp.Server{Store: e.store}
 	srv := httptest.NewServer(api.Handler())
 	defer srv.Close()
@@ -293,7 +254,7 @@ func TestMemoryNotConfigured(t *testing.T) {
 }
 
 func TestMemoryRecordsInOpenAPI(t *testing.T) {
-	e := newMemoryEnv(t, nil)
+	e := newEnvWith(t, nil)
 	var doc struct {
 		Paths map[string]map[string]struct {
 			Summary string `json:"summary"`
