@@ -157,11 +157,6 @@ func DecodeResponseRequest(body []byte) (*engram.ResponseRequest, error) {
 	if req.TopP != nil && (*req.TopP < 0 || *req.TopP > 1) {
 		return nil, invalid("top_p", "Invalid 'top_p': expected a value between 0 and 1, but got %v instead.", *req.TopP)
 	}
-	switch req.Truncation {
-	case "", "auto", "disabled":
-	default:
-		return nil, invalid("truncation", "Invalid value for 'truncation': expected one of 'auto' or 'disabled', but got '%s'.", req.Truncation)
-	}
 	if req.User == "" {
 		req.User = safetyID
 	}
@@ -173,39 +168,18 @@ func DecodeResponseRequest(body []byte) (*engram.ResponseRequest, error) {
 			return nil, err
 		}
 	}
-	if raw, ok := f["conversation"]; ok && !isNull(raw) {
-		if req.Conversation, err = decodeConversationRef(raw); err != nil {
-			return nil, err
-		}
-	}
 	if raw, ok := f["context_management"]; ok && !isNull(raw) {
 		if req.ContextManagement, err = decodeContextManagement(raw); err != nil {
 			return nil, err
 		}
-	}
-	if req.Conversation != "" && req.PreviousResponseID != "" {
-		return nil, invalid("previous_response_id", "Mutually exclusive parameters: Ensure you are only providing one of: 'previous_response_id' or 'conversation'.")
 	}
 	if raw, ok := f["metadata"]; ok && !isNull(raw) {
 		if req.Metadata, err = DecodeMetadata(raw); err != nil {
 			return nil, err
 		}
 	}
-	if raw, ok := f["input"]; ok && !isNull(raw) {
-		if req.Input, err = decodeInput(raw); err != nil {
-			return nil, err
-		}
-	}
-	if raw, ok := f["tools"]; ok && !isNull(raw) {
-		if req.Tools, err = decodeTools(raw); err != nil {
-			return nil, err
-		}
-	}
-	if raw, ok := f["tool_choice"]; ok && !isNull(raw) {
-		if err := checkToolChoice(raw); err != nil {
-			return nil, err
-		}
-		req.ToolChoice = append(json.RawMessage(nil), raw...)
+	if err := decodeContext(f, req); err != nil {
+		return nil, err
 	}
 	return req, nil
 }
@@ -673,34 +647,48 @@ func decodeContextRequest(body []byte, allowed map[string]bool) (*engram.Respons
 			return nil, err
 		}
 	}
-	switch req.Truncation {
-	case "", "auto", "disabled":
-	default:
-		return nil, invalid("truncation", "Invalid value for 'truncation': expected one of 'auto' or 'disabled', but got '%s'.", req.Truncation)
-	}
-	if raw, ok := f["conversation"]; ok && !isNull(raw) {
-		if req.Conversation, err = decodeConversationRef(raw); err != nil {
-			return nil, err
-		}
-	}
-	if req.Conversation != "" && req.PreviousResponseID != "" {
-		return nil, invalid("previous_response_id", "Mutually exclusive parameters: Ensure you are only providing one of: 'previous_response_id' or 'conversation'.")
-	}
-	if raw, ok := f["input"]; ok && !isNull(raw) {
-		if req.Input, err = decodeInput(raw); err != nil {
-			return nil, err
-		}
-	}
-	if raw, ok := f["tools"]; ok && !isNull(raw) {
-		if req.Tools, err = decodeTools(raw); err != nil {
-			return nil, err
-		}
-	}
-	if raw, ok := f["tool_choice"]; ok && !isNull(raw) {
-		req.ToolChoice = raw
+	if err := decodeContext(f, req); err != nil {
+		return nil, err
 	}
 	if req.Model == "" && req.Agent == "" && req.PreviousResponseID == "" && req.Conversation == "" {
 		return nil, invalid("model", "Missing required parameter: 'model'.")
 	}
 	return req, nil
+}
+
+// decodeContext decodes the fields that name a run's context, shared by
+// the create, compact and input_tokens requests: truncation, conversation
+// (exclusive with previous_response_id), input, tools and tool_choice.
+func decodeContext(f map[string]json.RawMessage, req *engram.ResponseRequest) error {
+	var err error
+	switch req.Truncation {
+	case "", "auto", "disabled":
+	default:
+		return invalid("truncation", "Invalid value for 'truncation': expected one of 'auto' or 'disabled', but got '%s'.", req.Truncation)
+	}
+	if raw, ok := f["conversation"]; ok && !isNull(raw) {
+		if req.Conversation, err = decodeConversationRef(raw); err != nil {
+			return err
+		}
+	}
+	if req.Conversation != "" && req.PreviousResponseID != "" {
+		return invalid("previous_response_id", "Mutually exclusive parameters: Ensure you are only providing one of: 'previous_response_id' or 'conversation'.")
+	}
+	if raw, ok := f["input"]; ok && !isNull(raw) {
+		if req.Input, err = decodeInput(raw); err != nil {
+			return err
+		}
+	}
+	if raw, ok := f["tools"]; ok && !isNull(raw) {
+		if req.Tools, err = decodeTools(raw); err != nil {
+			return err
+		}
+	}
+	if raw, ok := f["tool_choice"]; ok && !isNull(raw) {
+		if err := checkToolChoice(raw); err != nil {
+			return err
+		}
+		req.ToolChoice = append(json.RawMessage(nil), raw...)
+	}
+	return nil
 }
