@@ -50,20 +50,10 @@ func (rt *Runtime) noteTurn(ctx context.Context, p *plan, r *engram.Response) {
 // RunExtractions runs due extraction passes until ctx ends or the node
 // stops, looking every PollInterval and when a turn makes one due.
 func (rt *Runtime) RunExtractions(ctx context.Context) {
-	tick := time.NewTicker(rt.PollInterval)
-	defer tick.Stop()
-	for {
+	rt.every(ctx, rt.extractWake, func() {
 		for rt.extractDue(ctx) {
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-rt.context().Done():
-			return
-		case <-tick.C:
-		case <-rt.extractWake:
-		}
-	}
+	})
 }
 
 func (rt *Runtime) wakeExtractor() {

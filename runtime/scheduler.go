@@ -15,16 +15,23 @@ const scheduleBatch = 100
 // looking every PollInterval. Any number of nodes may run it on one store: each fire is
 // owned by the one that advances the schedule first.
 func (rt *Runtime) RunSchedules(ctx context.Context) {
+	rt.every(ctx, nil, func() { rt.fireDue(ctx, time.Now()) })
+}
+
+// every calls work now, then every PollInterval and whenever wake says
+// so (a nil wake never does), until ctx ends or the node stops.
+func (rt *Runtime) every(ctx context.Context, wake <-chan struct{}, work func()) {
 	tick := time.NewTicker(rt.PollInterval)
 	defer tick.Stop()
 	for {
-		rt.fireDue(ctx, time.Now())
+		work()
 		select {
 		case <-ctx.Done():
 			return
 		case <-rt.context().Done():
 			return
 		case <-tick.C:
+		case <-wake:
 		}
 	}
 }
