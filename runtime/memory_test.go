@@ -12,10 +12,8 @@ import (
 )
 
 // withMemory gives rt a memory service over its own store.
-func withMemory(rt *runtime.Runtime, store engram.Store) *memory.Service {
-	svc := &memory.Service{Store: store}
-	rt.Memory = svc
-	return svc
+func withMemory(rt *runtime.Runtime, store engram.Store) {
+	rt.Memory = &memory.Service{Store: store}
 }
 
 func sayAs(t *testing.T, rt *runtime.Runtime, pid, conv, user, text string) *engram.Response {
@@ -48,8 +46,7 @@ func waitExtracted(t *testing.T, rt *runtime.Runtime, pid, conv string, through 
 // superseding a contradicted one; in another conversation, the user's next
 // message recalls them into the model's context, and the step lists them.
 func TestExtractionAndRecall(t *testing.T) {
-	rt, store, pid := setup(t)
-	withMemory(rt, store)
+	rt, _, pid := setupWith(t, withMemory)
 	prov := &capture{}
 	rt.Providers.Add(prov)
 	a := &engram.Agent{ID: engram.NewID("agent"), ProjectID: pid, Name: "keeper", Model: "capture/echo",

@@ -29,7 +29,10 @@ func (c *countingStore) RecentItems(ctx context.Context, projectID, conversation
 	return c.Store.RecentItems(ctx, projectID, conversationID, upTo, maxItems, maxTokens)
 }
 
-func setup(t testing.TB) (*runtime.Runtime, *countingStore, string) {
+func setup(t testing.TB) (*runtime.Runtime, *countingStore, string) { return setupWith(t, nil) }
+
+// setupWith is setup with configure applied to the runtime before it starts.
+func setupWith(t testing.TB, configure func(*runtime.Runtime, engram.Store)) (*runtime.Runtime, *countingStore, string) {
 	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "engram.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -42,6 +45,9 @@ func setup(t testing.TB) (*runtime.Runtime, *countingStore, string) {
 	}
 	rt := runtime.New(store, provider.NewRegistry(scripted.New()), tool.Builtins(), nil)
 	rt.PollInterval = 50 * time.Millisecond
+	if configure != nil {
+		configure(rt, store)
+	}
 	if err := rt.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
