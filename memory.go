@@ -244,9 +244,10 @@ type ExtractionStore interface {
 	// ClaimExtraction takes the most overdue pending or failed extraction
 	// due at or before now under lease (ENotFound when none is).
 	ClaimExtraction(ctx context.Context, lease Lease, now int64) (*Extraction, error)
-	// FinishExtraction stores the outcome of a pass held under e.Lease:
-	// Status idle (or pending when turns came meanwhile) or failed.
-	FinishExtraction(ctx context.Context, e *Extraction) error
+	// FinishExtraction stores the outcome of a pass held under e.Lease
+	// (Status idle, or pending when turns came meanwhile, or failed) with
+	// the usage of its model call, in one transaction.
+	FinishExtraction(ctx context.Context, e *Extraction, usage []*UsageRecord) error
 	GetExtraction(ctx context.Context, projectID, conversationID string) (*Extraction, error)
 }
 

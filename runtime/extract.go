@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/engram-run/engram"
+	"github.com/engram-run/engram/tokens"
 )
 
 // Extraction: after an agent's conversation goes idle, or every N turns
@@ -78,7 +79,7 @@ func (rt *Runtime) extractDue(ctx context.Context) bool {
 		return false
 	}
 	pctx, cancel := context.WithTimeout(rt.context(), rt.ExtractTimeout)
-	written, err := rt.extract(pctx, e)
+	written, usage, err := rt.extract(pctx, e)
 	cancel()
 	e.Passes++
 	if err != nil {
@@ -91,7 +92,7 @@ func (rt *Runtime) extractDue(ctx context.Context) bool {
 		e.ThroughSeq = e.LastSeq
 	}
 	e.Records += written
-	if err := rt.Store.FinishExtraction(context.WithoutCancel(ctx), e); err != nil {
+	if err := rt.Store.FinishExtraction(context.WithoutCancel(ctx), e, usage); err != nil {
 		rt.Logger.Warn("extraction: could not store the outcome", "conversation", e.ConversationID, "err", err)
 	}
 	return true
@@ -106,17 +107,17 @@ type extractedMemory struct {
 }
 
 // extract runs one pass over the log after e.ThroughSeq up to e.LastSeq
-// and returns how many records it wrote.
-func (rt *Runtime) extract(ctx context.Context, e *engram.Extraction) (int, error) {
+// and returns how many records it wrote and the usage of its model call.
+func (rt *Runtime) extract(ctx context.Context, e *engram.Extraction) (int, []*engram.UsageRecord, error) {
 	conv, err := rt.Store.GetConversation(ctx, e.ProjectID, e.ConversationID)
 	if engram.ErrorCode(err) == engram.ENotFound {
-		return 0, nil // deleted since: nothing to remember
+		return 0, nil, nil // deleted since: nothing to remember
 	} else if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	agent, err := rt.Store.GetAgent(ctx, e.ProjectID, e.AgentID, 0)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	model := agent.Memory.Extraction.Model
 	if model == "" {
@@ -124,11 +125,11 @@ func (rt *Runtime) extract(ctx context.Context, e *engram.Extraction) (int, erro
 	}
 	prov, name, err := rt.Providers.Resolve(model)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	items, err := rt.Store.RecentItems(ctx, e.ProjectID, conv.ID, e.LastSeq, extractItems, extractTokens)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	var lines []string
 	byID := map[string]bool{}
@@ -140,13 +141,13 @@ func (rt *Runtime) extract(ctx context.Context, e *engram.Extraction) (int, erro
 		lines = append(lines, fmt.Sprintf("[%s] %s (%s): %s", it.ID, it.Role, day(it.CreatedAt), oneLine(it.Text())))
 	}
 	if len(lines) == 0 {
-		return 0, nil
+		return 0, nil, nil
 	}
 	transcript := strings.Join(lines, "\n")
 	scope := engram.MemoryScope{ProjectID: e.ProjectID, AgentID: e.AgentID, User: e.User}
 	known, err := rt.Memory.SearchRecords(ctx, engram.MemoryQuery{Scope: scope, Text: transcript, Limit: extractKnown})
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	var knownLines []string
 	knownIDs := map[string]bool{}
@@ -164,8 +165,18 @@ func (rt *Runtime) extract(ctx context.Context, e *engram.Extraction) (int, erro
 	res, err := prov.Generate(ctx, &engram.ModelRequest{Model: name, Instructions: extractionInstructions, Input: input,
 		MaxOutputTokens: 2048, Task: engram.TaskExtraction, User: e.User}, nil)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
+	u := res.Usage
+	if u.InputTokens == 0 && u.OutputTokens == 0 {
+		u.InputTokens = tokens.Stable(extractionInstructions) + tokens.Items(input)
+		u.OutputTokens = tokens.Items(res.Output)
+		u.Estimated = true
+	}
+	u.TotalTokens = u.InputTokens + u.OutputTokens
+	u.StatelessInputTokens = u.InputTokens // work a stateless client would not do: no saving claimed
+	usage := []*engram.UsageRecord{{ID: engram.NewID("usage"), ProjectID: e.ProjectID, ConversationID: conv.ID, AgentID: e.AgentID,
+		User: e.User, Provider: prov.Name(), Model: name, Usage: u, CreatedAt: engram.Now()}}
 	var answer strings.Builder
 	for _, it := range res.Output {
 		if it.Type == engram.ItemMessage {
@@ -174,7 +185,7 @@ func (rt *Runtime) extract(ctx context.Context, e *engram.Extraction) (int, erro
 	}
 	memories, err := parseMemories(answer.String())
 	if err != nil {
-		return 0, err
+		return 0, usage, err
 	}
 	written := 0
 	for i, m := range memories {
@@ -210,10 +221,10 @@ func (rt *Runtime) extract(ctx context.Context, e *engram.Extraction) (int, erro
 		case engram.ErrorCode(err) == engram.EConflict:
 			// written by an earlier run of this pass
 		default:
-			return written, err
+			return written, usage, err
 		}
 	}
-	return written, nil
+	return written, usage, nil
 }
 
 // extractedID names the i-th memory a pass over (from, to] of a log

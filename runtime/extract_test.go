@@ -28,11 +28,14 @@ func TestExtractionPassRepeats(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := &engram.Extraction{ConversationID: conv, ProjectID: pid, AgentID: a.ID, User: "ada", LastSeq: said[1].Seq}
-	n, err := rt.extract(ctx, e)
+	n, usage, err := rt.extract(ctx, e)
 	if err != nil || n != 2 {
 		t.Fatalf("first pass wrote %d (%v), want 2", n, err)
 	}
-	n, err = rt.extract(ctx, e)
+	if len(usage) != 1 || usage[0].InputTokens == 0 || usage[0].ConversationID != conv {
+		t.Errorf("the pass's usage: %+v", usage)
+	}
+	n, _, err = rt.extract(ctx, e)
 	if err != nil || n != 0 {
 		t.Errorf("the same pass again wrote %d (%v), want 0", n, err)
 	}

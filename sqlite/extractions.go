@@ -65,7 +65,7 @@ func (db *DB) ClaimExtraction(ctx context.Context, lease engram.Lease, now int64
 }
 
 // FinishExtraction implements engram.Store.
-func (db *DB) FinishExtraction(ctx context.Context, e *engram.Extraction) error {
+func (db *DB) FinishExtraction(ctx context.Context, e *engram.Extraction, usage []*engram.UsageRecord) error {
 	return db.tx(ctx, func(tx *txConn) error {
 		var owner string
 		var lastSeq int64
@@ -91,7 +91,10 @@ func (db *DB) FinishExtraction(ctx context.Context, e *engram.Extraction) error 
 			WHERE conversation_id = ?`,
 			e.Status, e.ThroughSeq, e.Records, e.Passes, e.Failures, e.LastError,
 			e.Status == engram.ExtractionFailed, e.DueAt, e.UpdatedAt, e.ConversationID)
-		return err
+		if err != nil {
+			return err
+		}
+		return putUsage(ctx, tx, e.ProjectID, "", e.ConversationID, usage)
 	})
 }
 

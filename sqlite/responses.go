@@ -178,12 +178,8 @@ func (db *DB) FinishResponse(ctx context.Context, r *engram.Response, end engram
 		if n, _ := res.RowsAffected(); n == 0 {
 			return notFound("response", r.ID)
 		}
-		for _, u := range end.Usage {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO usage (id, project_id, response_id, conversation_id, agent_id, end_user, provider, model, input_tokens, cached_tokens, output_tokens, reasoning_tokens, stateless_input_tokens, estimated, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-				u.ID, r.ProjectID, r.ID, r.ConversationID, u.AgentID, u.User, u.Provider, u.Model,
-				u.InputTokens, u.CachedTokens, u.OutputTokens, u.ReasoningTokens, u.StatelessInputTokens, boolInt(u.Estimated), u.CreatedAt); err != nil {
-				return err
-			}
+		if err := putUsage(ctx, tx, r.ProjectID, r.ID, r.ConversationID, end.Usage); err != nil {
+			return err
 		}
 		if end.Step != nil {
 			if err := putStep(ctx, tx, end.Step); err != nil {
@@ -294,4 +290,17 @@ func (db *DB) ListInputItems(ctx context.Context, projectID, responseID string, 
 	}
 	items, more := finishPage(items, page, backwards)
 	return items, more, nil
+}
+
+// putUsage records model calls' usage, of a response (responseID) or of
+// work done for a conversation outside any response ("").
+func putUsage(ctx context.Context, tx *txConn, projectID, responseID, conversationID string, usage []*engram.UsageRecord) error {
+	for _, u := range usage {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO usage (id, project_id, response_id, conversation_id, agent_id, end_user, provider, model, input_tokens, cached_tokens, output_tokens, reasoning_tokens, stateless_input_tokens, estimated, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			u.ID, projectID, responseID, conversationID, u.AgentID, u.User, u.Provider, u.Model,
+			u.InputTokens, u.CachedTokens, u.OutputTokens, u.ReasoningTokens, u.StatelessInputTokens, boolInt(u.Estimated), u.CreatedAt); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -26,7 +26,7 @@ func (db *DB) UsageTotals(ctx context.Context, projectID string, f engram.UsageF
 	if limit <= 0 {
 		limit = 100
 	}
-	rows, err := db.r.QueryContext(ctx, `SELECT `+col+`, COUNT(*), COUNT(DISTINCT response_id),
+	rows, err := db.r.QueryContext(ctx, `SELECT `+col+`, COUNT(*), COUNT(DISTINCT NULLIF(response_id, '')),
 			SUM(input_tokens), SUM(cached_tokens), SUM(output_tokens), SUM(reasoning_tokens), SUM(stateless_input_tokens), MAX(estimated)
 		FROM usage WHERE project_id = ? AND created_at >= ? AND created_at < ?
 			AND (? = '' OR agent_id = ?) AND (? = '' OR conversation_id = ?) AND (? = '' OR end_user = ?)

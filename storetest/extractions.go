@@ -43,10 +43,10 @@ func testExtractions(t *testing.T, s engram.Store) {
 	stolen, err := s.ClaimExtraction(ctx, b, ms(t0+100))
 	must(t, err)
 	claimed.Status, claimed.ThroughSeq = engram.ExtractionIdle, 4
-	wantCode(t, s.FinishExtraction(ctx, claimed), engram.EConflict)
+	wantCode(t, s.FinishExtraction(ctx, claimed, nil), engram.EConflict)
 
 	stolen.Status, stolen.ThroughSeq, stolen.Records, stolen.Passes = engram.ExtractionIdle, 4, 3, 1
-	must(t, s.FinishExtraction(ctx, stolen))
+	must(t, s.FinishExtraction(ctx, stolen, nil))
 	got, err = s.GetExtraction(ctx, pid, c.ID)
 	must(t, err)
 	if got.Status != engram.ExtractionIdle || got.ThroughSeq != 4 || got.Records != 3 || got.PendingTurns != 0 || got.Passes != 1 {
@@ -63,7 +63,7 @@ func testExtractions(t *testing.T, s engram.Store) {
 	claimed, err = s.ClaimExtraction(ctx, engram.Lease{Owner: "n/1", Until: ms(t0 + 2000)}, ms(t0+1300))
 	must(t, err)
 	claimed.Status, claimed.Failures, claimed.LastError, claimed.DueAt = engram.ExtractionFailed, 1, "upstream down", t0+1500
-	must(t, s.FinishExtraction(ctx, claimed))
+	must(t, s.FinishExtraction(ctx, claimed, nil))
 	_, err = s.ClaimExtraction(ctx, engram.Lease{Owner: "n/1", Until: ms(t0 + 2000)}, ms(t0+1400))
 	wantCode(t, err, engram.ENotFound)
 	retried, err := s.ClaimExtraction(ctx, engram.Lease{Owner: "n/1", Until: ms(t0 + 2000)}, ms(t0+1500))
@@ -75,7 +75,14 @@ func testExtractions(t *testing.T, s engram.Store) {
 	e.LastSeq = 8
 	must(t, s.NoteTurn(ctx, e, idle, t0+1600))
 	retried.Status, retried.ThroughSeq = engram.ExtractionIdle, 6
-	must(t, s.FinishExtraction(ctx, retried))
+	usage := []*engram.UsageRecord{{ID: engram.NewID("usage"), ProjectID: pid, ConversationID: c.ID, AgentID: "agent_a", User: "ada",
+		Provider: "scripted", Model: "echo", Usage: engram.Usage{InputTokens: 70, OutputTokens: 7, StatelessInputTokens: 70}, CreatedAt: t0}}
+	must(t, s.FinishExtraction(ctx, retried, usage))
+	totals, err := s.UsageTotals(ctx, pid, engram.UsageFilter{GroupBy: "conversation"})
+	must(t, err)
+	if len(totals) != 1 || totals[0].InputTokens != 70 || totals[0].Responses != 0 || totals[0].ModelCalls != 1 {
+		t.Errorf("a pass's usage in the totals: %+v", totals)
+	}
 	got, _ = s.GetExtraction(ctx, pid, c.ID)
 	if got.Status != engram.ExtractionPending || got.ThroughSeq != 6 || got.LastSeq != 8 || got.DueAt != t0+1900 {
 		t.Errorf("after a pass overtaken by a turn: %+v", got)
