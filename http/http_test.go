@@ -45,7 +45,8 @@ func newEnvWith(t *testing.T, embedder engram.Embedder) *env {
 	}
 	t.Cleanup(func() { db.Close() })
 	mem := &memory.Service{Store: db, Embedder: embedder}
-	rt := runtime.New(db, provider.NewRegistry(scripted.New()), tool.WithMemory(mem, db), nil)
+	providers := provider.NewRegistry(scripted.New())
+	rt := runtime.New(db, providers, tool.WithMemory(mem, db), nil)
 	rt.Memory = mem
 	rt.EncodeEvent = func(ev engram.StreamEvent) []byte { return openai.EncodeEvent(int(ev.Seq), ev) }
 	rt.PollInterval = 20 * time.Millisecond
@@ -53,7 +54,7 @@ func newEnvWith(t *testing.T, embedder engram.Embedder) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(rt.Stop)
-	api := &enghttp.Server{Store: db, Responses: rt, Memory: mem, MaxBodyBytes: 64 << 10, ValidateAgent: rt.ValidateAgent,
+	api := &enghttp.Server{Store: db, Responses: rt, Memory: mem, MaxBodyBytes: 64 << 10, ValidateAgent: rt.ValidateAgent, Providers: providers,
 		Ready: func(ctx context.Context) error { return db.Ping(ctx) }}
 	e := &env{srv: httptest.NewServer(api.Handler()), store: db, keys: map[string]string{}}
 	t.Cleanup(e.srv.Close)
