@@ -225,7 +225,8 @@ func TestOpenAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	for path, method := range map[string]string{"/v1/responses": "post", "/v1/responses/{id}/input_items": "get",
-		"/v1/conversations/{id}/items/{item}": "delete", "/v1/agents/{ref}/versions": "get", "/v1/keys": "post"} {
+		"/v1/conversations/{id}/items/{item}": "delete", "/v1/agents/{ref}/versions": "get", "/v1/keys": "post",
+		"/v1/chat/completions": "post", "/v1/models": "get", "/v1/models/{id}": "get"} {
 		if doc.Paths[path][method] == nil {
 			t.Errorf("openapi.json lacks %s %s", method, path)
 		}
