@@ -1,11 +1,17 @@
 package http_test
 
 import (
+	"bufio"
+	"context"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/engram-run/engram"
 )
 
 // normChat replaces what changes from run to run in a chat answer: ids
@@ -136,5 +142,46 @@ func TestModels(t *testing.T) {
 		if status != tc.status || !strings.Contains(body, tc.want) {
 			t.Errorf("GET %s: %d %s, want %d with %s", tc.path, status, body, tc.status, tc.want)
 		}
+	}
+}
+
+// hanging is a provider that answers one text delta and then waits for
+// its call to be cancelled, reporting when it was.
+type hanging struct{ cancelled chan struct{} }
+
+func (h *hanging) Name() string { return "hanging" }
+
+func (h *hanging) Generate(ctx context.Context, req *engram.ModelRequest, emit func(engram.ModelEvent)) (*engram.ModelResult, error) {
+	emit(engram.ModelEvent{Type: engram.ModelItemAdded, Item: &engram.Item{Type: engram.ItemMessage, Role: "assistant"}})
+	emit(engram.ModelEvent{Type: engram.ModelTextDelta, Delta: "thinking"})
+	<-ctx.Done()
+	close(h.cancelled)
+	return nil, ctx.Err()
+}
+
+// TestChatClientGoneCancelsCall: a client that hangs up mid-stream stops
+// the model call it started.
+func TestChatClientGoneCancelsCall(t *testing.T) {
+	e := newEnv(t)
+	h := &hanging{cancelled: make(chan struct{})}
+	e.providers.Add(h)
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "POST", e.srv.URL+"/v1/chat/completions",
+		strings.NewReader(`{"model":"hanging/m","messages":[{"role":"user","content":"x"}],"stream":true}`))
+	req.Header.Set("Authorization", "Bearer "+e.keys["mine/invoker"])
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	line, _ := bufio.NewReader(resp.Body).ReadString('\n')
+	if !strings.HasPrefix(line, "data: {") {
+		t.Fatalf("first line %q", line)
+	}
+	cancel()
+	resp.Body.Close()
+	select {
+	case <-h.cancelled:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the model call went on after its client left")
 	}
 }

@@ -29,9 +29,10 @@ var update = flag.Bool("update", false, "rewrite golden files")
 
 // env is a server on a real store and runtime, with two projects.
 type env struct {
-	srv   *httptest.Server
-	store *sqlite.DB
-	keys  map[string]string // name -> secret
+	srv       *httptest.Server
+	store     *sqlite.DB
+	providers *provider.Registry
+	keys      map[string]string // name -> secret
 }
 
 func newEnv(t *testing.T) *env { return newEnvWith(t, nil) }
@@ -56,7 +57,7 @@ func newEnvWith(t *testing.T, embedder engram.Embedder) *env {
 	t.Cleanup(rt.Stop)
 	api := &enghttp.Server{Store: db, Responses: rt, Memory: mem, MaxBodyBytes: 64 << 10, ValidateAgent: rt.ValidateAgent, Providers: providers,
 		Ready: func(ctx context.Context) error { return db.Ping(ctx) }}
-	e := &env{srv: httptest.NewServer(api.Handler()), store: db, keys: map[string]string{}}
+	e := &env{srv: httptest.NewServer(api.Handler()), store: db, providers: providers, keys: map[string]string{}}
 	t.Cleanup(e.srv.Close)
 	for _, proj := range []string{"mine", "theirs"} {
 		p := &engram.Project{ID: engram.NewID("proj"), Name: proj, CreatedAt: engram.Now()}
