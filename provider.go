@@ -22,6 +22,15 @@ type Provider interface {
 	Generate(ctx context.Context, req *ModelRequest, emit func(ModelEvent)) (*ModelResult, error)
 }
 
+// ModelLister is a Provider that can say which models it serves, for
+// GET /v1/models. It is optional: a provider that cannot enumerate its
+// models (or an upstream that does not say) still serves any model named.
+type ModelLister interface {
+	// Models returns the provider's own names of its models, without the
+	// provider prefix.
+	Models(ctx context.Context) ([]string, error)
+}
+
 // ModelRequest is one call to a model: everything it reads.
 type ModelRequest struct {
 	Model           string // without the provider prefix

@@ -29,9 +29,10 @@ var update = flag.Bool("update", false, "rewrite golden files")
 
 // env is a server on a real store and runtime, with two projects.
 type env struct {
-	srv   *httptest.Server
-	store *sqlite.DB
-	keys  map[string]string // name -> secret
+	srv       *httptest.Server
+	store     *sqlite.DB
+	providers *provider.Registry
+	keys      map[string]string // name -> secret
 }
 
 func newEnv(t *testing.T) *env { return newEnvWith(t, nil) }
@@ -45,7 +46,8 @@ func newEnvWith(t *testing.T, embedder engram.Embedder) *env {
 	}
 	t.Cleanup(func() { db.Close() })
 	mem := &memory.Service{Store: db, Embedder: embedder}
-	rt := runtime.New(db, provider.NewRegistry(scripted.New()), tool.WithMemory(mem, db), nil)
+	providers := provider.NewRegistry(scripted.New())
+	rt := runtime.New(db, providers, tool.WithMemory(mem, db), nil)
 	rt.Memory = mem
 	rt.EncodeEvent = func(ev engram.StreamEvent) []byte { return openai.EncodeEvent(int(ev.Seq), ev) }
 	rt.PollInterval = 20 * time.Millisecond
@@ -53,9 +55,9 @@ func newEnvWith(t *testing.T, embedder engram.Embedder) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(rt.Stop)
-	api := &enghttp.Server{Store: db, Responses: rt, Memory: mem, MaxBodyBytes: 64 << 10, ValidateAgent: rt.ValidateAgent,
+	api := &enghttp.Server{Store: db, Responses: rt, Memory: mem, MaxBodyBytes: 64 << 10, ValidateAgent: rt.ValidateAgent, Providers: providers,
 		Ready: func(ctx context.Context) error { return db.Ping(ctx) }}
-	e := &env{srv: httptest.NewServer(api.Handler()), store: db, keys: map[string]string{}}
+	e := &env{srv: httptest.NewServer(api.Handler()), store: db, providers: providers, keys: map[string]string{}}
 	t.Cleanup(e.srv.Close)
 	for _, proj := range []string{"mine", "theirs"} {
 		p := &engram.Project{ID: engram.NewID("proj"), Name: proj, CreatedAt: engram.Now()}
@@ -224,7 +226,8 @@ func TestOpenAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	for path, method := range map[string]string{"/v1/responses": "post", "/v1/responses/{id}/input_items": "get",
-		"/v1/conversations/{id}/items/{item}": "delete", "/v1/agents/{ref}/versions": "get", "/v1/keys": "post"} {
+		"/v1/conversations/{id}/items/{item}": "delete", "/v1/agents/{ref}/versions": "get", "/v1/keys": "post",
+		"/v1/chat/completions": "post", "/v1/models": "get", "/v1/models/{id}": "get"} {
 		if doc.Paths[path][method] == nil {
 			t.Errorf("openapi.json lacks %s %s", method, path)
 		}

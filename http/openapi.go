@@ -15,6 +15,7 @@ func (s *Server) openapi(w http.ResponseWriter, r *http.Request) {
 	paths := map[string]map[string]any{}
 	for _, rt := range s.routes() {
 		method, path, _ := strings.Cut(rt.pattern, " ")
+		path = strings.ReplaceAll(path, "...}", "}") // a rest-of-path wildcard is one parameter to OpenAPI
 		op := map[string]any{
 			"summary":     rt.summary,
 			"operationId": strings.ToLower(method) + strings.NewReplacer("/", "_", "{", "", "}", "", ".", "_").Replace(path),

@@ -35,6 +35,11 @@ func (s *Server) routes() []route {
 		{"DELETE /v1/responses/{id}", inv, s.deleteResponse, "Delete a response (its items stay in their conversation)."},
 		{"GET /v1/responses/{id}/input_items", inv, s.listInputItems, "List a response's input items (after, order desc by default, limit 1-100)."},
 
+		// OpenAI Chat Completions and Models: a stateless gateway.
+		{"POST /v1/chat/completions", inv, s.createChatCompletion, "Create a chat completion (OpenAI Chat Completions): one stateless call to the provider the model names (provider/model, a bare gpt-*/claude-* name, or agent/NAME for an agent's model, instructions and temperature), plain or streamed (stream: true; stream_options.include_usage adds a usage chunk). Nothing is stored; usage is the provider's or counted offline. n must be 1; stop, logprobs, logit_bias, JSON response formats, audio and web search are refused with unsupported_parameter."},
+		{"GET /v1/models", inv, s.listModels, "List models (OpenAI): the models of every configured provider that can list them, as provider/model (a provider whose upstream does not answer is left out), then the project's agents as agent/NAME (owned_by engram)."},
+		{"GET /v1/models/{id...}", inv, s.getModel, "Retrieve a model (OpenAI) by provider/model, bare name or agent/NAME; 404 model_not_found when no configured provider or agent has it."},
+
 		// OpenAI Conversations, and Engram's list of them.
 		{"POST /v1/conversations", inv, s.createConversation, "Create a conversation with metadata and up to 20 items. Engram extensions: agent, user."},
 		{"GET /v1/conversations", inv, s.listConversations, "Engram extension: list conversations, filtered by ?agent= and ?user=, paged (after, order, limit)."},

@@ -18,6 +18,7 @@ import (
 
 	"github.com/engram-run/engram"
 	"github.com/engram-run/engram/http/openai"
+	"github.com/engram-run/engram/provider"
 )
 
 // Server is the API server.
@@ -35,6 +36,9 @@ type Server struct {
 	// ValidateAgent checks that an agent can run here (its model's provider
 	// is configured, its builtin tools exist) before it is stored.
 	ValidateAgent func(*engram.Agent) error
+	// Providers serve /v1/chat/completions directly and list /v1/models;
+	// nil answers those with 503.
+	Providers *provider.Registry
 }
 
 // Handler returns the API's handler.
@@ -274,6 +278,9 @@ func errorCode(e *engram.Error) string {
 	case engram.EUnsupported:
 		return "unsupported_parameter"
 	case engram.ENotFound:
+		if strings.HasPrefix(e.Message, "The model ") {
+			return "model_not_found" // as OpenAI names it, for clients that branch on it
+		}
 		return "not_found"
 	case engram.EConflict:
 		return "conflict"
@@ -295,13 +302,27 @@ func errorCode(e *engram.Error) string {
 // internal: logged in full, shown as "internal error".
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var e *engram.Error
+	if !errors.As(err, &e) && errors.Is(err, context.Canceled) {
+		return // the caller went away
+	}
+	status, _ := statusOf(engram.ErrorCode(err))
+	writeJSON(w, status, openai.ErrorBody{Error: s.errorObject(r, err)})
+}
+
+// errorObject is err as OpenAI's error object, for a body or a stream.
+func (s *Server) errorObject(r *http.Request, err error) openai.ErrorObject {
+	var e *engram.Error
 	if !errors.As(err, &e) {
-		if errors.Is(err, context.Canceled) {
-			return // the caller went away
-		}
 		s.Logger.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
 		e = &engram.Error{Code: engram.EInternal, Message: "The server had an error while processing your request."}
 	}
-	status, typ := statusOf(e.Code)
-	writeError(w, status, typ, errorCode(e), e.Param, e.Message)
+	_, typ := statusOf(e.Code)
+	obj := openai.ErrorObject{Message: e.Message, Type: typ}
+	if code := errorCode(e); code != "" {
+		obj.Code = &code
+	}
+	if e.Param != "" {
+		obj.Param = &e.Param
+	}
+	return obj
 }

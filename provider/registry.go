@@ -44,6 +44,18 @@ func (r *Registry) Names() []string {
 	return names
 }
 
+// Providers lists the registered providers, sorted by name.
+func (r *Registry) Providers() []engram.Provider {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make([]engram.Provider, 0, len(r.providers))
+	for _, p := range r.providers {
+		out = append(out, p)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name() < out[j].Name() })
+	return out
+}
+
 // Resolve returns the provider for a model name and the model name the
 // provider knows. "anthropic/claude-sonnet-4-5" names its provider; a bare
 // name is given to the provider its family belongs to (gpt-*, o1…o4*,

@@ -584,13 +584,7 @@ func (rt *Runtime) begin(ctx context.Context, p *plan, r *engram.Response, input
 	return err
 }
 
-func toolTokens(specs []engram.ToolSpec) int {
-	n := 0
-	for _, s := range specs {
-		n += tokens.Count(s.Name) + tokens.Stable(s.Description) + len(s.Parameters)/4
-	}
-	return n
-}
+func toolTokens(specs []engram.ToolSpec) int { return tokens.Tools(specs) }
 
 // toolSchemas returns what the model sees of the tools: every tool as a
 // function with a JSON schema.

@@ -84,6 +84,16 @@ func Items(items []*engram.Item) int {
 	return n
 }
 
+// Tools returns the tokens tool declarations cost in a model's input:
+// names, descriptions and about four characters a token of schema.
+func Tools(specs []engram.ToolSpec) int {
+	n := 0
+	for _, s := range specs {
+		n += Count(s.Name) + Stable(s.Description) + len(s.Parameters)/4
+	}
+	return n
+}
+
 // Stable counts text that recurs call after call (instructions, tool
 // schemas): it is counted once and remembered, so a long system prompt
 // costs nothing per turn.

@@ -133,7 +133,7 @@ func openApp(ctx context.Context, e *invocation, dir string, logger *slog.Logger
 		store.Close()
 		return nil, err
 	}
-	api := &enghttp.Server{Store: store, Responses: rt, Memory: mem, Logger: logger, ValidateAgent: rt.ValidateAgent,
+	api := &enghttp.Server{Store: store, Responses: rt, Memory: mem, Logger: logger, ValidateAgent: rt.ValidateAgent, Providers: providers,
 		Ready: func(ctx context.Context) error { _, err := store.ListProjects(ctx); return err }}
 	return &app{store: store, providers: providers, runtime: rt, handler: api.Handler()}, nil
 }

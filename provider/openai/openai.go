@@ -112,6 +112,34 @@ func (p *Provider) Generate(ctx context.Context, req *engram.ModelRequest, emit 
 	return res, nil
 }
 
+// modelsTimeout bounds a listing of the upstream's models: GET /v1/models
+// asks every provider at once and must not wait on one that is down.
+const modelsTimeout = 5 * time.Second
+
+// Models implements engram.ModelLister with the upstream's GET /models,
+// which OpenAI, Ollama, vLLM and llama.cpp all serve. It does not retry:
+// a listing is cheap to ask again, and an absent local server (Ollama is
+// registered whether it runs or not) must fail at once.
+func (p *Provider) Models(ctx context.Context) ([]string, error) {
+	callCtx, cancel := context.WithTimeout(ctx, min(p.cfg.Timeout, modelsTimeout))
+	defer cancel()
+	var list struct {
+		Data []struct {
+			ID string `json:"id"`
+		} `json:"data"`
+	}
+	if err := p.client.Get(callCtx, "models", nil, &list, option.WithMaxRetries(0)); err != nil {
+		return nil, p.upstreamError(ctx, callCtx, err)
+	}
+	ids := make([]string, 0, len(list.Data))
+	for _, m := range list.Data {
+		if m.ID != "" {
+			ids = append(ids, m.ID)
+		}
+	}
+	return ids, nil
+}
+
 // upstreamError maps a failed call to the domain (see provider.CallError).
 func (p *Provider) upstreamError(ctx, callCtx context.Context, err error) error {
 	status, msg := 0, ""

@@ -328,3 +328,27 @@ func golden(t *testing.T, path string, got []byte) {
 		t.Errorf("%s differs:\n got %s\nwant %s", path, got, want)
 	}
 }
+
+// TestModels: the upstream's GET /models is the provider's list; an
+// upstream that fails or is not there fails at once, without retries.
+func TestModels(t *testing.T) {
+	oa := openaitest.NewServer(t)
+	p := openai.New(openai.Config{BaseURL: oa.URL(), APIKey: "sk-fake"})
+	ids, err := p.Models(context.Background())
+	if err != nil || strings.Join(ids, ",") != "gpt-fake,gpt-fake-mini" {
+		t.Fatalf("%v %v", ids, err)
+	}
+	oa.SetModels()
+	before := len(oa.Requests())
+	if _, err := p.Models(context.Background()); engram.ErrorCode(err) != engram.EUpstream {
+		t.Errorf("a failing upstream: %v", err)
+	}
+	if n := len(oa.Requests()) - before; n > 0 {
+		t.Errorf("the listing is recorded as %d calls", n) // GET /models is not a model call
+	}
+	start := time.Now()
+	gone := openai.New(openai.Config{BaseURL: "http://127.0.0.1:1/v1", APIKey: "k"})
+	if _, err := gone.Models(context.Background()); engram.ErrorCode(err) != engram.EUpstream || time.Since(start) > 2*time.Second {
+		t.Errorf("an absent upstream: %v after %s", err, time.Since(start))
+	}
+}

@@ -46,6 +46,11 @@ func New() *Provider { return &Provider{} }
 // Name implements engram.Provider.
 func (*Provider) Name() string { return "scripted" }
 
+// Models implements engram.ModelLister.
+func (*Provider) Models(context.Context) ([]string, error) {
+	return []string{"echo", "recall", "tools", "silent"}, nil
+}
+
 // Generate implements engram.Provider.
 func (*Provider) Generate(ctx context.Context, req *engram.ModelRequest, emit func(engram.ModelEvent)) (*engram.ModelResult, error) {
 	if err := ctx.Err(); err != nil {

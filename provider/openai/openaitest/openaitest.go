@@ -59,6 +59,35 @@ type Server struct {
 	mu       sync.Mutex
 	queue    []Reply
 	requests []Recorded
+	models   []string // nil: the default list
+}
+
+// SetModels sets what GET /v1/models lists (by default gpt-fake and
+// gpt-fake-mini); with none, it answers 500, as an upstream that is down.
+func (s *Server) SetModels(ids ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.models = append([]string{}, ids...)
+}
+
+// listModels answers GET /v1/models in OpenAI's shape.
+func (s *Server) listModels(w http.ResponseWriter) {
+	s.mu.Lock()
+	ids := s.models
+	s.mu.Unlock()
+	if ids == nil {
+		ids = []string{"gpt-fake", "gpt-fake-mini"}
+	}
+	if len(ids) == 0 {
+		writeError(w, 500, "server_error", "server_error", "scripted failure: no models")
+		return
+	}
+	data := []any{}
+	for _, id := range ids {
+		data = append(data, map[string]any{"id": id, "object": "model", "created": 1700000000, "owned_by": "openai"})
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]any{"object": "list", "data": data})
 }
 
 // NewServer starts a fake OpenAI on 127.0.0.1, closed when the test ends.
@@ -158,6 +187,10 @@ func writeError(w http.ResponseWriter, status int, typ, code, msg string) {
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if key, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); !ok || strings.TrimSpace(key) == "" {
 		writeError(w, 401, "invalid_request_error", "invalid_api_key", "You didn't provide an API key.")
+		return
+	}
+	if r.Method == http.MethodGet && r.URL.Path == "/v1/models" {
+		s.listModels(w)
 		return
 	}
 	body, _ := io.ReadAll(r.Body)
