@@ -544,6 +544,7 @@ func toolResult(raw json.RawMessage, param string) (string, error) {
 
 var toolFields = map[string]bool{
 	"type": true, "name": true, "description": true, "input_schema": true, "cache_control": true, "strict": true,
+	"eager_input_streaming": true, // a streaming hint, ignored
 }
 
 // decodeTools reads client tools (type absent or "custom") as function
