@@ -204,3 +204,23 @@ func TestMessagesStreamGolden(t *testing.T) {
 		})
 	}
 }
+
+// TestMessagesServerTools: the calls Engram makes itself (an agent's
+// builtin tools) happen inside the turn; the client sees only the answer,
+// streamed or not.
+func TestMessagesServerTools(t *testing.T) {
+	e := newEnv(t)
+	if st, body := e.do(t, "mine/admin", "POST", "/v1/agents", `{"name":"clock","model":"scripted/echo","tools":[{"type":"builtin","name":"current_time"}]}`); st != 200 {
+		t.Fatalf("%d %s", st, body)
+	}
+	req := `{"model":"agent/clock","max_tokens":64,"messages":[{"role":"user","content":"call current_time {\"timezone\":\"UTC\"}"}]}`
+	status, _, body := e.doMessages(t, "mine/invoker", "/v1/messages", req)
+	if status != 200 || !strings.Contains(body, `"text":"tool said: `) || strings.Contains(body, "tool_use") {
+		t.Fatalf("%d %s", status, body)
+	}
+	status, _, body = e.doMessages(t, "mine/invoker", "/v1/messages", strings.Replace(req, `"max_tokens"`, `"stream":true,"max_tokens"`, 1))
+	if status != 200 || !strings.Contains(body, `"text_delta","text":" said:"`) || strings.Contains(body, "tool_use") ||
+		!strings.Contains(body, `"stop_reason":"end_turn"`) || !strings.HasSuffix(body, "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n") {
+		t.Fatalf("%d %s", status, body)
+	}
+}

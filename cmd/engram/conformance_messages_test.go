@@ -202,6 +202,20 @@ func driveMessages(t *testing.T, srv *testServer, model, recall string, up *anth
 		for stream.Next() {
 		}
 		wantStatus("streamed, refused before it starts", stream.Err(), 400, "invalid_request_error")
+		if up == nil {
+			return
+		}
+		// The upstream fails after the stream began: the stream ends with
+		// Anthropic's error event, which the client reports.
+		up.Push(anthropictest.Reply{Text: "half an answer", StreamError: true})
+		stream = client.Messages.NewStreaming(ctx, params(model, user("x")))
+		var acc anthropic.Message
+		for stream.Next() {
+			_ = acc.Accumulate(stream.Current())
+		}
+		if err := stream.Err(); err == nil || !strings.Contains(err.Error(), "api_error") {
+			t.Errorf("a failure mid-stream: %v (accumulated %+v)", err, acc)
+		}
 	})
 
 	t.Run("count tokens", func(t *testing.T) {

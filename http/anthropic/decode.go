@@ -283,6 +283,8 @@ type block struct {
 	IsError   bool            `json:"is_error"`
 }
 
+var sourceFields = map[string]bool{"type": true, "media_type": true, "data": true, "url": true}
+
 type source struct {
 	Type      string `json:"type"`
 	MediaType string `json:"media_type"`
@@ -316,8 +318,20 @@ func decodeBlock(raw json.RawMessage, param string) (*block, error) {
 	case !ok:
 		return nil, unsupported(param+".type", "%s.type: content blocks of type '%s' are not supported by Engram; supported: text, image, tool_use, tool_result (thinking blocks are accepted and dropped).", param, head.Type)
 	}
-	if _, err := object(raw, allowed, param); err != nil {
+	f, err := object(raw, allowed, param)
+	if err != nil {
 		return nil, err
+	}
+	if src, ok := f["source"]; ok && !isNull(src) {
+		var head struct {
+			Type string `json:"type"`
+		}
+		_ = json.Unmarshal(src, &head)
+		if head.Type == "base64" || head.Type == "url" {
+			if _, err := object(src, sourceFields, param+".source"); err != nil {
+				return nil, err
+			}
+		}
 	}
 	var b block
 	if err := json.Unmarshal(raw, &b); err != nil {
