@@ -157,6 +157,17 @@ func TestMessagesStateful(t *testing.T) {
 		if status != 200 || !strings.Contains(body, `"text":"My hive is in Lisbon. | Where is it?"`) {
 			t.Fatalf("second turn (whole history %v): %d %s", whole, status, body)
 		}
+		count := `{"model":"scripted/recall","messages":[{"role":"user","content":"Where is it?"}]}`
+		_, _, alone := e.doMessages(t, "mine/invoker", "/v1/messages/count_tokens", count)
+		_, _, within := e.doMessages(t, "mine/invoker", "/v1/messages/count_tokens", count, h...)
+		var n1, n2 struct {
+			InputTokens int `json:"input_tokens"`
+		}
+		json.Unmarshal([]byte(alone), &n1)
+		json.Unmarshal([]byte(within), &n2)
+		if n1.InputTokens <= 0 || n2.InputTokens <= n1.InputTokens {
+			t.Errorf("count_tokens %s alone, %s in the conversation", alone, within)
+		}
 		_, items := e.do(t, "mine/invoker", "GET", "/v1/conversations/"+id(conv)+"/items?order=asc", "")
 		var list struct {
 			Data []struct {

@@ -213,9 +213,6 @@ func decode(body []byte, conversation string, allowed map[string]bool, create bo
 			return nil, err
 		}
 	}
-	if !create {
-		return req, nil
-	}
 	store := conversation != ""
 	req.Store = &store
 	return req, nil
