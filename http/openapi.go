@@ -24,8 +24,14 @@ func (s *Server) openapi(w http.ResponseWriter, r *http.Request) {
 				"default": map[string]any{"description": "An OpenAI-shaped error", "content": map[string]any{"application/json": map[string]any{"schema": map[string]any{"$ref": "#/components/schemas/Error"}}}},
 			},
 		}
+		if isMessagesRoute(rt.pattern) {
+			op["responses"].(map[string]any)["default"] = map[string]any{"description": "An Anthropic-shaped error: {type: error, error: {type, message}, request_id}"}
+		}
 		if rt.role != "" {
 			op["security"] = []any{map[string]any{"bearer": []any{}}}
+			if isMessagesRoute(rt.pattern) {
+				op["security"] = []any{map[string]any{"bearer": []any{}}, map[string]any{"x-api-key": []any{}}}
+			}
 			op["x-engram-role"] = string(rt.role)
 		} else {
 			op["security"] = []any{}
@@ -48,7 +54,8 @@ func (s *Server) openapi(w http.ResponseWriter, r *http.Request) {
 			"description": "A stateful runtime for AI agents: OpenAI's Responses and Conversations API over any model provider, with Engram's agents, memory blocks, schedules and keys under the same /v1. Authenticate with Authorization: Bearer <API key>; x-engram-role names the least role an endpoint needs (invoker < developer < admin)."},
 		"paths": paths,
 		"components": map[string]any{
-			"securitySchemes": map[string]any{"bearer": map[string]any{"type": "http", "scheme": "bearer"}},
+			"securitySchemes": map[string]any{"bearer": map[string]any{"type": "http", "scheme": "bearer"},
+				"x-api-key": map[string]any{"type": "apiKey", "in": "header", "name": "x-api-key"}},
 			"schemas": map[string]any{"Error": map[string]any{"type": "object", "required": []string{"error"}, "properties": map[string]any{
 				"error": map[string]any{"type": "object", "required": []string{"message", "type", "param", "code"}, "properties": map[string]any{
 					"message": map[string]any{"type": "string"}, "type": map[string]any{"type": "string"},

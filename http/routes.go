@@ -40,6 +40,10 @@ func (s *Server) routes() []route {
 		{"GET /v1/models", inv, s.listModels, "List models (OpenAI): the models of every configured provider that can list them, as provider/model (a provider whose upstream does not answer is left out), then the project's agents as agent/NAME (owned_by engram)."},
 		{"GET /v1/models/{id...}", inv, s.getModel, "Retrieve a model (OpenAI) by provider/model, bare name or agent/NAME; 404 model_not_found when no configured provider or agent has it."},
 
+		// Anthropic Messages.
+		{"POST /v1/messages", inv, s.createMessage, "Create a message (Anthropic Messages API), plain or streamed (stream: true: message_start, content_block_start/delta/stop, message_delta, message_stop, ping), with any provider; the key may be sent as x-api-key, errors are Anthropic's. Stateless by default: the messages are the whole context and nothing is stored. With header x-engram-conversation: conv_… the turn is stateful: the messages after the last assistant message are appended to that conversation and the context comes from its log (agent memory, recall, compaction apply). model: provider/model, a bare model name or agent/NAME. stop_sequences and server tools are refused; top_k, thinking, service_tier and cache_control are ignored (docs/anthropic-messages.md)."},
+		{"POST /v1/messages/count_tokens", inv, s.countMessageTokens, "Count a message request's input tokens (Anthropic): system, tools, messages and, with x-engram-conversation, the conversation's window, as Engram's context engine builds it (offline o200k_base count)."},
+
 		// OpenAI Conversations, and Engram's list of them.
 		{"POST /v1/conversations", inv, s.createConversation, "Create a conversation with metadata and up to 20 items. Engram extensions: agent, user."},
 		{"GET /v1/conversations", inv, s.listConversations, "Engram extension: list conversations, filtered by ?agent= and ?user=, paged (after, order, limit)."},

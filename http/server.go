@@ -53,7 +53,7 @@ func (s *Server) Handler() http.Handler {
 	for _, rt := range s.routes() {
 		var h http.Handler = rt.handler
 		if rt.role != "" {
-			h = s.authenticate(rt.role, h)
+			h = s.authenticate(rt.role, isMessagesRoute(rt.pattern), h)
 		}
 		mux.Handle(rt.pattern, h)
 	}
@@ -99,27 +99,43 @@ func keyOf(r *http.Request) *engram.APIKey { return r.Context().Value(ctxKey{}).
 
 var roleRank = map[engram.Role]int{engram.RoleInvoker: 1, engram.RoleDeveloper: 2, engram.RoleAdmin: 3}
 
-// authenticate requires a valid key of at least the given role.
-func (s *Server) authenticate(role engram.Role, next http.Handler) http.Handler {
+// authenticate requires a valid key of at least the given role. A route
+// of Anthropic's Messages API also takes the key in x-api-key, as
+// Anthropic's clients send it, and answers in Anthropic's error shape.
+func (s *Server) authenticate(role engram.Role, messages bool, next http.Handler) http.Handler {
+	refuse := writeError
+	if messages {
+		refuse = func(w http.ResponseWriter, status int, _, _, _, msg string) { writeMessagesError(w, status, msg) }
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		secret, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if messages && !ok {
+			secret, ok = r.Header.Get("X-Api-Key"), true
+		}
 		secret = strings.TrimSpace(secret)
 		if !ok || secret == "" {
-			writeError(w, http.StatusUnauthorized, "invalid_request_error", "missing_api_key", "",
-				"You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).")
+			msg := "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
+			if messages {
+				msg = "x-api-key header is required (or Authorization: Bearer YOUR_KEY)."
+			}
+			refuse(w, http.StatusUnauthorized, "invalid_request_error", "missing_api_key", "", msg)
 			return
 		}
 		key, err := s.Store.FindAPIKey(r.Context(), engram.HashKey(secret))
 		if err != nil {
 			if engram.ErrorCode(err) != engram.ENotFound {
-				s.fail(w, r, err)
+				if messages {
+					s.failMessages(w, r, err)
+				} else {
+					s.fail(w, r, err)
+				}
 				return
 			}
-			writeError(w, http.StatusUnauthorized, "invalid_request_error", "invalid_api_key", "", "Incorrect API key provided: "+redact(secret)+".")
+			refuse(w, http.StatusUnauthorized, "invalid_request_error", "invalid_api_key", "", "Incorrect API key provided: "+redact(secret)+".")
 			return
 		}
 		if roleRank[key.Role] < roleRank[role] {
-			writeError(w, http.StatusForbidden, "permission_error", "insufficient_role", "",
+			refuse(w, http.StatusForbidden, "permission_error", "insufficient_role", "",
 				"This key's role ("+string(key.Role)+") may not do this; it needs the "+string(role)+" role.")
 			return
 		}
