@@ -1,7 +1,8 @@
 // Package anthropictest is a fake Anthropic server for tests: it speaks the
 // Messages API in Anthropic's exact JSON and SSE, answers what a test
-// scripts (or echoes), and records every request. It is a test double of a
-// remote provider, never of Engram's own parts.
+// scripts (or, with nothing scripted, what Engram's scripted model of the
+// same name would: see byModel), and records every request. It is a test
+// double of a remote provider, never of Engram's own parts.
 package anthropictest
 
 import (
@@ -93,7 +94,7 @@ func (s *Server) next(r *http.Request, body []byte) Reply {
 		s.queue = s.queue[1:]
 		return rep
 	}
-	return Reply{Text: "echo: " + lastUserText(body)}
+	return byModel(body)
 }
 
 func lastUserText(body []byte) string {
