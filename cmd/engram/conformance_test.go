@@ -56,7 +56,10 @@ func TestConformanceOpenAIJS(t *testing.T) {
 	}
 	srv := startConformanceServer(t)
 	for _, kind := range conformanceKinds {
-		t.Run(kind, func(t *testing.T) { runNodeSuite(t, node, dir, srv, kind) })
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			runNodeSuite(t, node, dir, srv, kind)
+		})
 	}
 }
 
