@@ -156,3 +156,36 @@ func TestStoreFalseLeavesNothing(t *testing.T) {
 		t.Errorf("background without store: %d %s", status, body)
 	}
 }
+
+// TestStreamGoldenFunctionCall fixes the stream of a response that ends
+// with a call for the client to make.
+func TestStreamGoldenFunctionCall(t *testing.T) {
+	e := newEnv(t)
+	status, body := e.do(t, "mine/invoker", "POST", "/v1/responses", `{"model":"scripted/tools","input":"Weather in Lisbon?","stream":true,
+		"tools":[{"type":"function","name":"get_weather","description":"Weather in a city","parameters":{"type":"object","properties":{"city":{"type":"string"}}}}]}`)
+	if status != 200 {
+		t.Fatalf("%d %s", status, body)
+	}
+	checkGolden(t, "stream_function_call.golden", body)
+}
+
+// TestStreamGoldenCompaction fixes the stream of a response whose context
+// passed its agent's compact_threshold: the compaction item comes first.
+func TestStreamGoldenCompaction(t *testing.T) {
+	e := newEnv(t)
+	var items []string
+	for i := 0; i < 12; i++ {
+		items = append(items, `{"role":"user","content":"Hive `+string(rune('A'+i))+` needs checking. `+strings.Repeat("The bees are calm and the frames are full of brood. ", 8)+`"}`)
+	}
+	if status, body := e.do(t, "mine/admin", "POST", "/v1/agents", `{"name":"keeper","model":"scripted/echo",
+		"context":{"budget_tokens":4000,"keep_tokens":200,"compact_threshold":1000}}`); status != 200 {
+		t.Fatalf("agent: %d %s", status, body)
+	}
+	_, conv := e.do(t, "mine/invoker", "POST", "/v1/conversations", `{"agent":"keeper","items":[`+strings.Join(items, ",")+`]}`)
+	status, body := e.do(t, "mine/invoker", "POST", "/v1/responses", `{"model":"agent/keeper","input":"Which hive first?","stream":true,
+		"conversation":"`+id(conv)+`"}`)
+	if status != 200 || !strings.Contains(body, `"type":"compaction"`) {
+		t.Fatalf("%d %s", status, body)
+	}
+	checkGolden(t, "stream_compaction.golden", strings.ReplaceAll(body, id(conv), "conv_ID"))
+}
