@@ -126,6 +126,9 @@ func (rt *Runtime) CreateResponse(ctx context.Context, projectID string, req *en
 			return nil, err
 		}
 	}
+	if err := provider.CheckInput(p.provider, input); err != nil {
+		return nil, err
+	}
 	if err := checkToolOutputs(p.history, input); err != nil {
 		return nil, err
 	}
