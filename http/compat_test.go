@@ -189,3 +189,19 @@ func TestStreamGoldenCompaction(t *testing.T) {
 	}
 	checkGolden(t, "stream_compaction.golden", strings.ReplaceAll(body, id(conv), "conv_ID"))
 }
+
+// TestGetStreamFromBody: openai-go's GetStreaming sends {"stream": true} as
+// the body of its GET rather than in the query; both ask for the stream.
+func TestGetStreamFromBody(t *testing.T) {
+	e := newEnv(t)
+	_, body := e.do(t, "mine/invoker", "POST", "/v1/responses", `{"model":"scripted/echo","input":"again"}`)
+	for _, tc := range []struct{ query, body string }{{"?stream=true&starting_after=8", ""}, {"?starting_after=8", `{"stream":true}`}} {
+		status, out := e.do(t, "mine/invoker", "GET", "/v1/responses/"+id(body)+tc.query, tc.body)
+		if status != 200 || !strings.HasPrefix(out, "event: ") || !strings.Contains(out, "event: response.completed") {
+			t.Errorf("%s %s: %d %s", tc.query, tc.body, status, out)
+		}
+	}
+	if _, out := e.do(t, "mine/invoker", "GET", "/v1/responses/"+id(body), ""); !strings.HasPrefix(out, `{"id":`) {
+		t.Errorf("plain retrieve: %s", out)
+	}
+}

@@ -343,6 +343,93 @@ func conformanceGo(t *testing.T, srv *testServer, kind string) {
 		}
 	})
 
+	t.Run("stateless round trip re-sending output items", func(t *testing.T) {
+		tool := responses.ToolParamOfFunction("get_weather", map[string]any{"type": "object", "properties": map[string]any{}}, false)
+		tools := []responses.ToolUnionParam{tool}
+		input := responses.ResponseInputParam{responses.ResponseInputItemParamOfMessage("Weather in Porto?", responses.EasyInputMessageRoleUser)}
+		r, err := client.Responses.New(ctx, responses.ResponseNewParams{Model: m("tools"), Tools: tools, Input: responses.ResponseNewParamsInputUnion{OfInputItemList: input}})
+		if err != nil || len(r.Output) != 1 {
+			t.Fatalf("%v %+v", err, r)
+		}
+		call := r.Output[0].AsFunctionCall()
+		callParam := call.ToParam()
+		output := responses.ResponseInputItemParamOfFunctionCallOutput("rainy")
+		output.OfFunctionCallOutput.CallID = openai.String(call.CallID)
+		input = append(input, responses.ResponseInputItemUnionParam{OfFunctionCall: &callParam}, output)
+		r2, err := client.Responses.New(ctx, responses.ResponseNewParams{Model: m("tools"), Tools: tools, Input: responses.ResponseNewParamsInputUnion{OfInputItemList: input}})
+		if err != nil || r2.OutputText() != "tool said: rainy" {
+			t.Fatalf("re-sent call %s: %v %q", call.ID, err, r2.OutputText())
+		}
+	})
+
+	t.Run("background poll and cancel", func(t *testing.T) {
+		r, err := client.Responses.New(ctx, responses.ResponseNewParams{Model: m("slow"), Input: text("in the background"), Background: openai.Bool(true)})
+		if err != nil || (r.Status != "queued" && r.Status != "in_progress") {
+			t.Fatalf("%v %s", err, r.Status)
+		}
+		for i := 0; i < 200 && (r.Status == "queued" || r.Status == "in_progress"); i++ {
+			time.Sleep(50 * time.Millisecond)
+			if r, err = client.Responses.Get(ctx, r.ID, responses.ResponseGetParams{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if r.Status != "completed" || r.OutputText() != "echo: in the background" {
+			t.Errorf("polled: %s %q", r.Status, r.OutputText())
+		}
+		doomed, err := client.Responses.New(ctx, responses.ResponseNewParams{Model: m("slow"), Input: text("never mind"), Background: openai.Bool(true)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := client.Responses.Cancel(ctx, doomed.ID)
+		for i := 0; err == nil && i < 200 && got.Status != "cancelled"; i++ {
+			time.Sleep(50 * time.Millisecond)
+			got, err = client.Responses.Get(ctx, doomed.ID, responses.ResponseGetParams{})
+		}
+		if err != nil || got.Status != "cancelled" {
+			t.Errorf("cancel: %v %+v", err, got)
+		}
+	})
+
+	t.Run("stream resume", func(t *testing.T) {
+		stream := client.Responses.NewStreaming(ctx, responses.ResponseNewParams{Model: m("echo"), Input: text("resume me")})
+		var all []string
+		var id string
+		for stream.Next() {
+			ev := stream.Current()
+			all = append(all, ev.Type)
+			if ev.Type == "response.created" {
+				id = ev.Response.ID
+			}
+		}
+		if err := stream.Err(); err != nil || id == "" {
+			t.Fatal(err, id)
+		}
+		resumed := client.Responses.GetStreaming(ctx, id, responses.ResponseGetParams{StartingAfter: openai.Int(3)})
+		var tail []string
+		for resumed.Next() {
+			tail = append(tail, resumed.Current().Type)
+		}
+		if err := resumed.Err(); err != nil || strings.Join(tail, " ") != strings.Join(all[4:], " ") {
+			t.Errorf("resumed after 3: %v %v, want %v", err, tail, all[4:])
+		}
+	})
+
+	t.Run("compact and input tokens", func(t *testing.T) {
+		first, err := client.Responses.New(ctx, responses.ResponseNewParams{Model: m("recall"), Input: text("Hive 2 is queenless. It needs a queen.")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := client.Responses.Compact(ctx, responses.ResponseCompactParams{Model: responses.ResponseCompactParamsModel(m("recall")), PreviousResponseID: openai.String(first.ID)})
+		if err != nil || len(c.Output) == 0 || c.Output[0].Type != "compaction" || c.Output[0].EncryptedContent == "" {
+			t.Fatalf("compact: %v %+v", err, c)
+		}
+		n, err := client.Responses.InputTokens.Count(ctx, responses.InputTokenCountParams{Model: openai.String(m("echo")), PreviousResponseID: openai.String(first.ID),
+			Input: responses.InputTokenCountParamsInputUnion{OfString: openai.String("and?")}})
+		if err != nil || n.InputTokens <= 0 {
+			t.Errorf("input tokens: %v %+v", err, n)
+		}
+	})
+
 	t.Run("errors", func(t *testing.T) {
 		_, err := client.Responses.Get(ctx, "resp_doesnotexist", responses.ResponseGetParams{})
 		wantStatus(t, "unknown response", err, http.StatusNotFound)
