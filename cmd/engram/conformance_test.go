@@ -376,17 +376,32 @@ func conformanceGo(t *testing.T, srv *testServer, kind string) {
 		if r.Status != "completed" || r.OutputText() != "echo: in the background" {
 			t.Errorf("polled: %s %q", r.Status, r.OutputText())
 		}
-		doomed, err := client.Responses.New(ctx, responses.ResponseNewParams{Model: m("slow"), Input: text("never mind"), Background: openai.Bool(true)})
+		// A turn queued behind another in its conversation is cancelled at once.
+		conv, err := client.Conversations.New(ctx, conversations.ConversationNewParams{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := client.Responses.Cancel(ctx, doomed.ID)
-		for i := 0; err == nil && i < 200 && got.Status != "cancelled"; i++ {
-			time.Sleep(50 * time.Millisecond)
-			got, err = client.Responses.Get(ctx, doomed.ID, responses.ResponseGetParams{})
+		in := responses.ResponseNewParamsConversationUnion{OfString: openai.String(conv.ID)}
+		running, err := client.Responses.New(ctx, responses.ResponseNewParams{Model: m("slow"), Input: text("first"), Background: openai.Bool(true), Conversation: in})
+		if err != nil {
+			t.Fatal(err)
 		}
+		queued, err := client.Responses.New(ctx, responses.ResponseNewParams{Model: m("slow"), Input: text("never mind"), Background: openai.Bool(true), Conversation: in})
+		if err != nil || queued.Status != "queued" {
+			t.Fatalf("second turn: %v %s", err, queued.Status)
+		}
+		got, err := client.Responses.Cancel(ctx, queued.ID)
 		if err != nil || got.Status != "cancelled" {
-			t.Errorf("cancel: %v %+v", err, got)
+			t.Errorf("cancel: %v %s", err, got.Status)
+		}
+		for i := 0; i < 200 && (running.Status == "queued" || running.Status == "in_progress"); i++ {
+			time.Sleep(50 * time.Millisecond)
+			if running, err = client.Responses.Get(ctx, running.ID, responses.ResponseGetParams{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if running.Status != "completed" {
+			t.Errorf("the turn ahead: %s", running.Status)
 		}
 	})
 

@@ -163,15 +163,20 @@ test('background: poll to completion, and cancel', async () => {
   assert.equal(got.status, 'completed');
   assert.equal(got.output_text, 'echo: in the background');
 
-  const doomed = await client.responses.create({ model: m('slow'), input: 'never mind', background: true });
-  const cancelled = await client.responses.cancel(doomed.id);
-  assert.equal(cancelled.id, doomed.id);
-  got = cancelled;
-  for (let i = 0; i < 200 && got.status !== 'cancelled'; i++) {
+  // A turn queued behind another in its conversation is cancelled at once.
+  const conv = await client.conversations.create({});
+  const running = await client.responses.create({ model: m('slow'), input: 'first', background: true, conversation: conv.id });
+  const queued = await client.responses.create({ model: m('slow'), input: 'never mind', background: true, conversation: conv.id });
+  assert.equal(queued.status, 'queued');
+  const cancelled = await client.responses.cancel(queued.id);
+  assert.equal(cancelled.id, queued.id);
+  assert.equal(cancelled.status, 'cancelled');
+  got = running;
+  for (let i = 0; i < 200 && ['queued', 'in_progress'].includes(got.status); i++) {
     await new Promise((ok) => setTimeout(ok, 50));
-    got = await client.responses.retrieve(doomed.id);
+    got = await client.responses.retrieve(running.id);
   }
-  assert.equal(got.status, 'cancelled');
+  assert.equal(got.status, 'completed');
 });
 
 test('stream resume: retrieve with stream: true and starting_after', async () => {
