@@ -84,6 +84,7 @@ type ResponseError struct {
 type Usage struct {
 	InputTokens          int  `json:"input_tokens"`
 	CachedTokens         int  `json:"cached_tokens"`
+	CacheWriteTokens     int  `json:"cache_write_tokens,omitempty"` // input written to the provider's cache (Anthropic's cache_creation_input_tokens)
 	OutputTokens         int  `json:"output_tokens"`
 	ReasoningTokens      int  `json:"reasoning_tokens"`
 	TotalTokens          int  `json:"total_tokens"`
@@ -95,6 +96,7 @@ type Usage struct {
 func (u *Usage) Add(o Usage) {
 	u.InputTokens += o.InputTokens
 	u.CachedTokens += o.CachedTokens
+	u.CacheWriteTokens += o.CacheWriteTokens
 	u.OutputTokens += o.OutputTokens
 	u.ReasoningTokens += o.ReasoningTokens
 	u.TotalTokens += o.TotalTokens

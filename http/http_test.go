@@ -185,9 +185,16 @@ func TestStreamGolden(t *testing.T) {
 	if status != 200 {
 		t.Fatalf("%d %s", status, body)
 	}
-	norm := regexp.MustCompile(`"(resp|msg|conv)_[0-9a-z]{32}"`).ReplaceAllString(body, `"${1}_ID"`)
+	checkGolden(t, "stream_echo.golden", body)
+}
+
+// checkGolden compares a transcript, ids and times normalised, with
+// testdata/name (rewritten with -update).
+func checkGolden(t *testing.T, name, body string) {
+	t.Helper()
+	norm := regexp.MustCompile(`"(resp|msg|conv|fc|fco|cmp|rs|call)_[0-9a-z]{32}"`).ReplaceAllString(body, `"${1}_ID"`)
 	norm = regexp.MustCompile(`"(created_at|completed_at)":\d+`).ReplaceAllString(norm, `"${1}":0`)
-	path := filepath.Join("testdata", "stream_echo.golden")
+	path := filepath.Join("testdata", name)
 	if *update {
 		os.WriteFile(path, []byte(norm), 0o644)
 	}

@@ -1,7 +1,9 @@
 package http
 
 import (
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 
@@ -94,7 +96,7 @@ func (s *Server) getResponse(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	if q.Get("stream") != "true" {
+	if q.Get("stream") != "true" && !streamInBody(r) {
 		writeJSON(w, http.StatusOK, openai.EncodeResponse(resp))
 		return
 	}
@@ -118,6 +120,19 @@ func (s *Server) getResponse(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")
 		w.WriteHeader(http.StatusOK)
 	}
+}
+
+// streamInBody reports whether a GET carries {"stream": true} as its body:
+// openai-go's Responses.GetStreaming asks for the stream that way, not in
+// the query.
+func streamInBody(r *http.Request) bool {
+	if r.Body == nil || r.ContentLength == 0 {
+		return false
+	}
+	var body struct {
+		Stream bool `json:"stream"`
+	}
+	return json.NewDecoder(io.LimitReader(r.Body, 4096)).Decode(&body) == nil && body.Stream
 }
 
 func (s *Server) cancelResponse(w http.ResponseWriter, r *http.Request) {

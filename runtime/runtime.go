@@ -126,8 +126,18 @@ func (rt *Runtime) CreateResponse(ctx context.Context, projectID string, req *en
 			return nil, err
 		}
 	}
+	if err := provider.CheckInput(p.provider, input); err != nil {
+		return nil, err
+	}
 	if err := checkToolOutputs(p.history, input); err != nil {
 		return nil, err
+	}
+	if err := checkDuplicates(p.history, input); err != nil {
+		return nil, err
+	}
+	for _, it := range input {
+		// Each entry of a log is its own item: a re-sent one is a new entry.
+		it.ID = ""
 	}
 	if !p.persist {
 		return rt.execute(rt.newRun(p, r, engram.Lease{}, input, nil, emit), true)
@@ -555,6 +565,31 @@ func checkToolOutputs(history, input []*engram.Item) error {
 				return engram.ParamErrorf(engram.EInvalid, "input", "No tool call found for function call output with call_id %s.", it.CallID)
 			}
 		}
+	}
+	return nil
+}
+
+// checkDuplicates refuses input that repeats an item of the context it
+// continues (or itself), as OpenAI does: sent with previous_response_id or
+// a conversation, an item already there would reach the model twice. Items
+// re-sent without them (a client keeping its own history, as OpenAI's
+// function-calling guide does: input += response.output) start a new log,
+// where they are new entries: CreateResponse gives every input item a new
+// id, so an id a client sends back never collides with the one it came
+// from.
+func checkDuplicates(history, input []*engram.Item) error {
+	seen := make(map[string]bool, len(history)+len(input))
+	for _, it := range history {
+		seen[it.ID] = true
+	}
+	for _, it := range input {
+		if it.ID == "" {
+			continue
+		}
+		if seen[it.ID] {
+			return engram.ParamErrorf(engram.EInvalid, "input", "Duplicate item found with id %s. Remove duplicate items from your input and try again.", it.ID)
+		}
+		seen[it.ID] = true
 	}
 	return nil
 }

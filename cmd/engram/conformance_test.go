@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/engram-run/engram/provider/anthropic/anthropictest"
+	"github.com/engram-run/engram/provider/openai/openaitest"
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/conversations"
 	"github.com/openai/openai-go/v3/option"
@@ -52,12 +54,23 @@ func TestConformanceOpenAIJS(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "openai")); err != nil {
 		t.Fatalf("conformance/js has no node_modules/openai: run scripts/test (it runs npm ci there): %v", err)
 	}
-	srv := startEngram(t, nil)
+	srv := startConformanceServer(t)
+	for _, kind := range conformanceKinds {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			runNodeSuite(t, node, dir, srv, kind)
+		})
+	}
+}
+
+// runNodeSuite runs every *.test.mjs of dir with its models served by the
+// given provider kind (ENGRAM_MODEL_PROVIDER).
+func runNodeSuite(t *testing.T, node, dir string, srv *testServer, kind string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, "--test", "--test-reporter=spec") // every *.test.mjs there
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "ENGRAM_BASE_URL="+srv.URL, "ENGRAM_API_KEY="+srv.AdminKey, "NO_COLOR=1")
+	cmd.Env = append(os.Environ(), "ENGRAM_BASE_URL="+srv.URL, "ENGRAM_API_KEY="+srv.AdminKey, "ENGRAM_MODEL_PROVIDER="+kind, "NO_COLOR=1")
 	// One pipe for both streams keeps node's lines in order in the test log.
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
@@ -74,7 +87,7 @@ func TestConformanceOpenAIJS(t *testing.T) {
 		}
 		io.Copy(io.Discard, pr) // a line too long for the scanner must not block node
 	}()
-	err = cmd.Wait()
+	err := cmd.Wait()
 	pw.Close()
 	<-logged
 	if err != nil {
@@ -82,10 +95,39 @@ func TestConformanceOpenAIJS(t *testing.T) {
 	}
 }
 
+// conformanceKinds are the kinds of provider the conformance suites run
+// against, each named by the provider prefix of its models on one server:
+// Engram's scripted models, an OpenAI Responses upstream, a Chat
+// Completions upstream (as Ollama, vLLM and llama.cpp serve) and an
+// Anthropic Messages upstream. The fake upstreams answer model names as the
+// scripted models do (echo, recall, tools, slow), so every suite checks the
+// same client-visible behaviour whatever serves the model.
+var conformanceKinds = []string{"scripted", "openai", "ollama", "anthropic"}
+
+// startConformanceServer starts Engram with a fake upstream behind every
+// provider kind of conformanceKinds.
+func startConformanceServer(t *testing.T) *testServer {
+	oa, chat, an := openaitest.NewServer(t), openaitest.NewServer(t), anthropictest.NewServer(t)
+	return startEngram(t, map[string]string{
+		"OPENAI_API_KEY": "sk-fake", "OPENAI_BASE_URL": oa.URL(),
+		"ANTHROPIC_API_KEY": "sk-ant-fake", "ANTHROPIC_BASE_URL": an.URL(),
+		"OLLAMA_HOST":             strings.TrimSuffix(chat.URL(), "/v1"),
+		"ENGRAM_PROVIDER_TIMEOUT": "10s",
+	})
+}
+
 // TestConformanceOpenAIGo drives the server with the official openai-go
-// client through the same behaviours as conformance/js.
+// client through the same behaviours as conformance/js, for every provider
+// kind.
 func TestConformanceOpenAIGo(t *testing.T) {
-	srv := startEngram(t, nil)
+	srv := startConformanceServer(t)
+	for _, kind := range conformanceKinds {
+		t.Run(kind, func(t *testing.T) { conformanceGo(t, srv, kind) })
+	}
+}
+
+func conformanceGo(t *testing.T, srv *testServer, kind string) {
+	m := func(name string) string { return kind + "/" + name }
 	ctx := context.Background()
 	client := openai.NewClient(option.WithBaseURL(srv.URL+"/v1"), option.WithAPIKey(srv.AdminKey), option.WithMaxRetries(0))
 	text := func(s string) responses.ResponseNewParamsInputUnion {
@@ -100,7 +142,7 @@ func TestConformanceOpenAIGo(t *testing.T) {
 	}
 
 	t.Run("plain", func(t *testing.T) {
-		r, err := client.Responses.New(ctx, responses.ResponseNewParams{Model: "scripted/echo", Input: text("Hello there")})
+		r, err := client.Responses.New(ctx, responses.ResponseNewParams{Model: m("echo"), Input: text("Hello there")})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -113,21 +155,21 @@ func TestConformanceOpenAIGo(t *testing.T) {
 	})
 
 	t.Run("chained", func(t *testing.T) {
-		first, err := client.Responses.New(ctx, responses.ResponseNewParams{Model: "scripted/recall", Input: text("My name is Ada.")})
+		first, err := client.Responses.New(ctx, responses.ResponseNewParams{Model: m("recall"), Input: text("My name is Ada.")})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if first.OutputText() != "My name is Ada." {
 			t.Fatalf("first: %q", first.OutputText())
 		}
-		second, err := client.Responses.New(ctx, responses.ResponseNewParams{Model: "scripted/recall", PreviousResponseID: openai.String(first.ID), Input: text("What is my name?")})
+		second, err := client.Responses.New(ctx, responses.ResponseNewParams{Model: m("recall"), PreviousResponseID: openai.String(first.ID), Input: text("What is my name?")})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if got := second.OutputText(); got != "My name is Ada. | What is my name?" {
 			t.Errorf("the earlier turn did not reach the model: %q", got)
 		}
-		echoed, err := client.Responses.New(ctx, responses.ResponseNewParams{Model: "scripted/echo", PreviousResponseID: openai.String(second.ID), Input: text("and again")})
+		echoed, err := client.Responses.New(ctx, responses.ResponseNewParams{Model: m("echo"), PreviousResponseID: openai.String(second.ID), Input: text("and again")})
 		if err != nil || echoed.OutputText() != "echo: and again" || echoed.PreviousResponseID != second.ID {
 			t.Errorf("echo after a chain: %v %q previous %q", err, echoed.OutputText(), echoed.PreviousResponseID)
 		}
@@ -139,7 +181,7 @@ func TestConformanceOpenAIGo(t *testing.T) {
 			t.Fatal(err)
 		}
 		for i, say := range []string{"Hive 2 is queenless.", "Which hive?"} {
-			r, err := client.Responses.New(ctx, responses.ResponseNewParams{Model: "scripted/recall", Input: text(say),
+			r, err := client.Responses.New(ctx, responses.ResponseNewParams{Model: m("recall"), Input: text(say),
 				Conversation: responses.ResponseNewParamsConversationUnion{OfString: openai.String(conv.ID)}})
 			if err != nil {
 				t.Fatal(err)
@@ -152,7 +194,7 @@ func TestConformanceOpenAIGo(t *testing.T) {
 	})
 
 	t.Run("streaming", func(t *testing.T) {
-		stream := client.Responses.NewStreaming(ctx, responses.ResponseNewParams{Model: "scripted/echo", Input: text("stream this")})
+		stream := client.Responses.NewStreaming(ctx, responses.ResponseNewParams{Model: m("echo"), Input: text("stream this")})
 		var types []string
 		var deltas strings.Builder
 		var completed *responses.Response
@@ -188,7 +230,7 @@ func TestConformanceOpenAIGo(t *testing.T) {
 	})
 
 	t.Run("retrieve, input items, delete", func(t *testing.T) {
-		r, err := client.Responses.New(ctx, responses.ResponseNewParams{Model: "scripted/echo", Input: responses.ResponseNewParamsInputUnion{OfInputItemList: responses.ResponseInputParam{
+		r, err := client.Responses.New(ctx, responses.ResponseNewParams{Model: m("echo"), Input: responses.ResponseNewParamsInputUnion{OfInputItemList: responses.ResponseInputParam{
 			responses.ResponseInputItemParamOfMessage("hi", responses.EasyInputMessageRoleUser),
 			responses.ResponseInputItemParamOfMessage("there", responses.EasyInputMessageRoleUser),
 		}}})
@@ -278,7 +320,7 @@ func TestConformanceOpenAIGo(t *testing.T) {
 	t.Run("function call round trip", func(t *testing.T) {
 		tool := responses.ToolParamOfFunction("get_weather", map[string]any{"type": "object", "properties": map[string]any{"city": map[string]any{"type": "string"}}}, false)
 		tools := []responses.ToolUnionParam{tool}
-		r, err := client.Responses.New(ctx, responses.ResponseNewParams{Model: "scripted/tools", Tools: tools, Input: text("Weather in Lisbon?")})
+		r, err := client.Responses.New(ctx, responses.ResponseNewParams{Model: m("tools"), Tools: tools, Input: text("Weather in Lisbon?")})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -294,10 +336,112 @@ func TestConformanceOpenAIGo(t *testing.T) {
 		}
 		output := responses.ResponseInputItemParamOfFunctionCallOutput("sunny, 24C")
 		output.OfFunctionCallOutput.CallID = openai.String(call.CallID)
-		r2, err := client.Responses.New(ctx, responses.ResponseNewParams{Model: "scripted/tools", PreviousResponseID: openai.String(r.ID), Tools: tools,
+		r2, err := client.Responses.New(ctx, responses.ResponseNewParams{Model: m("tools"), PreviousResponseID: openai.String(r.ID), Tools: tools,
 			Input: responses.ResponseNewParamsInputUnion{OfInputItemList: responses.ResponseInputParam{output}}})
 		if err != nil || r2.OutputText() != "tool said: sunny, 24C" {
 			t.Fatalf("round trip: %v %q", err, r2.OutputText())
+		}
+	})
+
+	t.Run("stateless round trip re-sending output items", func(t *testing.T) {
+		tool := responses.ToolParamOfFunction("get_weather", map[string]any{"type": "object", "properties": map[string]any{}}, false)
+		tools := []responses.ToolUnionParam{tool}
+		input := responses.ResponseInputParam{responses.ResponseInputItemParamOfMessage("Weather in Porto?", responses.EasyInputMessageRoleUser)}
+		r, err := client.Responses.New(ctx, responses.ResponseNewParams{Model: m("tools"), Tools: tools, Input: responses.ResponseNewParamsInputUnion{OfInputItemList: input}})
+		if err != nil || len(r.Output) != 1 {
+			t.Fatalf("%v %+v", err, r)
+		}
+		call := r.Output[0].AsFunctionCall()
+		callParam := call.ToParam()
+		output := responses.ResponseInputItemParamOfFunctionCallOutput("rainy")
+		output.OfFunctionCallOutput.CallID = openai.String(call.CallID)
+		input = append(input, responses.ResponseInputItemUnionParam{OfFunctionCall: &callParam}, output)
+		r2, err := client.Responses.New(ctx, responses.ResponseNewParams{Model: m("tools"), Tools: tools, Input: responses.ResponseNewParamsInputUnion{OfInputItemList: input}})
+		if err != nil || r2.OutputText() != "tool said: rainy" {
+			t.Fatalf("re-sent call %s: %v %q", call.ID, err, r2.OutputText())
+		}
+	})
+
+	t.Run("background poll and cancel", func(t *testing.T) {
+		r, err := client.Responses.New(ctx, responses.ResponseNewParams{Model: m("slow"), Input: text("in the background"), Background: openai.Bool(true)})
+		if err != nil || (r.Status != "queued" && r.Status != "in_progress") {
+			t.Fatalf("%v %s", err, r.Status)
+		}
+		for i := 0; i < 200 && (r.Status == "queued" || r.Status == "in_progress"); i++ {
+			time.Sleep(50 * time.Millisecond)
+			if r, err = client.Responses.Get(ctx, r.ID, responses.ResponseGetParams{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if r.Status != "completed" || r.OutputText() != "echo: in the background" {
+			t.Errorf("polled: %s %q", r.Status, r.OutputText())
+		}
+		// A turn queued behind another in its conversation is cancelled at once.
+		conv, err := client.Conversations.New(ctx, conversations.ConversationNewParams{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := responses.ResponseNewParamsConversationUnion{OfString: openai.String(conv.ID)}
+		running, err := client.Responses.New(ctx, responses.ResponseNewParams{Model: m("slow"), Input: text("first"), Background: openai.Bool(true), Conversation: in})
+		if err != nil {
+			t.Fatal(err)
+		}
+		queued, err := client.Responses.New(ctx, responses.ResponseNewParams{Model: m("slow"), Input: text("never mind"), Background: openai.Bool(true), Conversation: in})
+		if err != nil || queued.Status != "queued" {
+			t.Fatalf("second turn: %v %s", err, queued.Status)
+		}
+		got, err := client.Responses.Cancel(ctx, queued.ID)
+		if err != nil || got.Status != "cancelled" {
+			t.Errorf("cancel: %v %s", err, got.Status)
+		}
+		for i := 0; i < 200 && (running.Status == "queued" || running.Status == "in_progress"); i++ {
+			time.Sleep(50 * time.Millisecond)
+			if running, err = client.Responses.Get(ctx, running.ID, responses.ResponseGetParams{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if running.Status != "completed" {
+			t.Errorf("the turn ahead: %s", running.Status)
+		}
+	})
+
+	t.Run("stream resume", func(t *testing.T) {
+		stream := client.Responses.NewStreaming(ctx, responses.ResponseNewParams{Model: m("echo"), Input: text("resume me")})
+		var all []string
+		var id string
+		for stream.Next() {
+			ev := stream.Current()
+			all = append(all, ev.Type)
+			if ev.Type == "response.created" {
+				id = ev.Response.ID
+			}
+		}
+		if err := stream.Err(); err != nil || id == "" {
+			t.Fatal(err, id)
+		}
+		resumed := client.Responses.GetStreaming(ctx, id, responses.ResponseGetParams{StartingAfter: openai.Int(3)})
+		var tail []string
+		for resumed.Next() {
+			tail = append(tail, resumed.Current().Type)
+		}
+		if err := resumed.Err(); err != nil || strings.Join(tail, " ") != strings.Join(all[4:], " ") {
+			t.Errorf("resumed after 3: %v %v, want %v", err, tail, all[4:])
+		}
+	})
+
+	t.Run("compact and input tokens", func(t *testing.T) {
+		first, err := client.Responses.New(ctx, responses.ResponseNewParams{Model: m("recall"), Input: text("Hive 2 is queenless. It needs a queen.")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := client.Responses.Compact(ctx, responses.ResponseCompactParams{Model: responses.ResponseCompactParamsModel(m("recall")), PreviousResponseID: openai.String(first.ID)})
+		if err != nil || len(c.Output) == 0 || c.Output[0].Type != "compaction" || c.Output[0].EncryptedContent == "" {
+			t.Fatalf("compact: %v %+v", err, c)
+		}
+		n, err := client.Responses.InputTokens.Count(ctx, responses.InputTokenCountParams{Model: openai.String(m("echo")), PreviousResponseID: openai.String(first.ID),
+			Input: responses.InputTokenCountParamsInputUnion{OfString: openai.String("and?")}})
+		if err != nil || n.InputTokens <= 0 {
+			t.Errorf("input tokens: %v %+v", err, n)
 		}
 	})
 
@@ -305,7 +449,7 @@ func TestConformanceOpenAIGo(t *testing.T) {
 		_, err := client.Responses.Get(ctx, "resp_doesnotexist", responses.ResponseGetParams{})
 		wantStatus(t, "unknown response", err, http.StatusNotFound)
 		bad := openai.NewClient(option.WithBaseURL(srv.URL+"/v1"), option.WithAPIKey("sk-engram-wrong"), option.WithMaxRetries(0))
-		_, err = bad.Responses.New(ctx, responses.ResponseNewParams{Model: "scripted/echo", Input: text("x")})
+		_, err = bad.Responses.New(ctx, responses.ResponseNewParams{Model: m("echo"), Input: text("x")})
 		wantStatus(t, "bad key", err, http.StatusUnauthorized)
 		var apiErr *openai.Error
 		if errors.As(err, &apiErr) && apiErr.Code != "invalid_api_key" {

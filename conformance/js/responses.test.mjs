@@ -1,15 +1,20 @@
 // Conformance of Engram with the official openai npm client (v7). Run by
 // cmd/engram's TestConformanceOpenAIJS, which starts a server and sets
 // ENGRAM_BASE_URL and ENGRAM_API_KEY. The models are Engram's scripted
-// (deterministic, offline) test models.
+// (deterministic, offline) test models, or fake upstreams that answer as
+// they do: ENGRAM_MODEL_PROVIDER names the provider behind every model
+// (scripted, openai, ollama or anthropic; default scripted), so the same
+// behaviour is checked whatever serves the model.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
 
 const client = new OpenAI({ baseURL: process.env.ENGRAM_BASE_URL + '/v1', apiKey: process.env.ENGRAM_API_KEY, maxRetries: 0 });
+const provider = process.env.ENGRAM_MODEL_PROVIDER || 'scripted';
+const m = (name) => `${provider}/${name}`;
 
 test('responses.create with a string input', async () => {
-  const r = await client.responses.create({ model: 'scripted/echo', input: 'Hello, remember my name is Ada.' });
+  const r = await client.responses.create({ model: m('echo'), input: 'Hello, remember my name is Ada.' });
   assert.equal(r.object, 'response');
   assert.equal(r.status, 'completed');
   assert.match(r.id, /^resp_/);
@@ -18,19 +23,19 @@ test('responses.create with a string input', async () => {
 });
 
 test('responses chained with previous_response_id keep state server-side', async () => {
-  const first = await client.responses.create({ model: 'scripted/recall', input: 'My name is Ada.' });
-  const second = await client.responses.create({ model: 'scripted/recall', input: 'What is my name?', previous_response_id: first.id, store: true, instructions: 'Be brief.' });
+  const first = await client.responses.create({ model: m('recall'), input: 'My name is Ada.' });
+  const second = await client.responses.create({ model: m('recall'), input: 'What is my name?', previous_response_id: first.id, store: true, instructions: 'Be brief.' });
   assert.equal(second.output_text, 'My name is Ada. | What is my name?');
   assert.equal(second.previous_response_id, first.id);
   assert.equal(second.instructions, 'Be brief.');
-  const third = await client.responses.create({ model: 'scripted/echo', input: 'and again', previous_response_id: second.id });
+  const third = await client.responses.create({ model: m('echo'), input: 'and again', previous_response_id: second.id });
   assert.equal(third.output_text, 'echo: and again');
   assert.equal(third.previous_response_id, second.id);
 });
 
 test('responses in a conversation', async () => {
   const conv = await client.conversations.create({ metadata: { topic: 'bees' }, items: [{ type: 'message', role: 'user', content: 'Hive 2 is queenless.' }] });
-  const r = await client.responses.create({ model: 'scripted/recall', input: 'Which hive?', conversation: conv.id });
+  const r = await client.responses.create({ model: m('recall'), input: 'Which hive?', conversation: conv.id });
   assert.equal(r.output_text, 'Hive 2 is queenless. | Which hive?');
   assert.equal(r.conversation.id, conv.id);
   const items = [];
@@ -40,7 +45,7 @@ test('responses in a conversation', async () => {
 });
 
 test('stream: true yields the exact event sequence', async () => {
-  const stream = await client.responses.create({ model: 'scripted/echo', input: 'Stream please', stream: true });
+  const stream = await client.responses.create({ model: m('echo'), input: 'Stream please', stream: true });
   const types = [];
   let seq = -1;
   let text = '';
@@ -62,14 +67,14 @@ test('stream: true yields the exact event sequence', async () => {
 });
 
 test('responses.stream(...).finalResponse()', async () => {
-  const first = await client.responses.create({ model: 'scripted/recall', input: 'one' });
-  const final = await client.responses.stream({ model: 'scripted/recall', input: 'two', previous_response_id: first.id }).finalResponse();
+  const first = await client.responses.create({ model: m('recall'), input: 'one' });
+  const final = await client.responses.stream({ model: m('recall'), input: 'two', previous_response_id: first.id }).finalResponse();
   assert.equal(final.status, 'completed');
   assert.equal(final.output_text, 'one | two');
 });
 
 test('retrieve, input items, delete', async () => {
-  const r = await client.responses.create({ model: 'scripted/echo', input: [{ role: 'user', content: 'hi' }, { type: 'message', role: 'user', content: [{ type: 'input_text', text: 'there' }] }] });
+  const r = await client.responses.create({ model: m('echo'), input: [{ role: 'user', content: 'hi' }, { type: 'message', role: 'user', content: [{ type: 'input_text', text: 'there' }] }] });
   const got = await client.responses.retrieve(r.id);
   assert.equal(got.id, r.id);
   assert.equal(got.output_text, 'echo: there');
@@ -111,21 +116,100 @@ test('conversations CRUD and items auto-pagination', async () => {
 
 test('function calling round trip', async () => {
   const tools = [{ type: 'function', name: 'get_weather', description: 'Weather in a city', parameters: { type: 'object', properties: { city: { type: 'string' } } }, strict: false }];
-  const r = await client.responses.create({ model: 'scripted/tools', input: 'Weather in Lisbon?', tools });
+  const r = await client.responses.create({ model: m('tools'), input: 'Weather in Lisbon?', tools });
   const call = r.output.find((o) => o.type === 'function_call');
   assert.ok(call, 'a function_call item');
   assert.equal(call.name, 'get_weather');
-  assert.match(call.call_id, /^call_/);
+  assert.ok(call.call_id, 'a call_id');
   assert.equal(call.arguments, '{}');
-  const r2 = await client.responses.create({ model: 'scripted/tools', previous_response_id: r.id, tools,
+  const r2 = await client.responses.create({ model: m('tools'), previous_response_id: r.id, tools,
     input: [{ type: 'function_call_output', call_id: call.call_id, output: 'sunny, 24C' }] });
   assert.equal(r2.output_text, 'tool said: sunny, 24C');
 });
 
 test('errors are OpenAI errors', async () => {
   const bad = new OpenAI({ baseURL: process.env.ENGRAM_BASE_URL + '/v1', apiKey: 'sk-engram-wrong', maxRetries: 0 });
-  await assert.rejects(bad.responses.create({ model: 'scripted/echo', input: 'x' }), (e) => e instanceof OpenAI.AuthenticationError && e.status === 401);
+  await assert.rejects(bad.responses.create({ model: m('echo'), input: 'x' }), (e) => e instanceof OpenAI.AuthenticationError && e.status === 401);
   await assert.rejects(client.responses.retrieve('resp_doesnotexist'), (e) => e instanceof OpenAI.NotFoundError);
-  await assert.rejects(client.responses.create({ model: 'scripted/echo', input: 'x', nonsense: 1 }),
+  await assert.rejects(client.responses.create({ model: m('echo'), input: 'x', nonsense: 1 }),
     (e) => e instanceof OpenAI.BadRequestError && e.param === 'nonsense' && e.code === 'unknown_parameter');
+});
+
+test('re-sending output items with their ids as input (a stateless function-call round trip)', async () => {
+  const tools = [{ type: 'function', name: 'get_weather', parameters: { type: 'object', properties: {} }, strict: false }];
+  const input = [{ role: 'user', content: 'Weather in Porto?' }];
+  const r = await client.responses.create({ model: m('tools'), input, tools });
+  const call = r.output.find((o) => o.type === 'function_call');
+  assert.match(call.id, /^fc_/);
+  // As the docs' manual-history pattern does: the output, ids and all, then the result.
+  input.push(...r.output, { type: 'function_call_output', call_id: call.call_id, output: 'rainy' });
+  const r2 = await client.responses.create({ model: m('tools'), input, tools });
+  assert.equal(r2.output_text, 'tool said: rainy');
+  // And once more, resending everything again, ids included.
+  input.push(...r2.output, { role: 'user', content: 'Thanks.' });
+  const r3 = await client.responses.create({ model: m('echo'), input });
+  assert.equal(r3.output_text, 'echo: Thanks.');
+});
+
+test('background: poll to completion, and cancel', async () => {
+  const r = await client.responses.create({ model: m('slow'), input: 'in the background', background: true });
+  assert.ok(['queued', 'in_progress'].includes(r.status), r.status);
+  assert.equal(r.background, true);
+  let got = r;
+  for (let i = 0; i < 200 && ['queued', 'in_progress'].includes(got.status); i++) {
+    await new Promise((ok) => setTimeout(ok, 50));
+    got = await client.responses.retrieve(r.id);
+  }
+  assert.equal(got.status, 'completed');
+  assert.equal(got.output_text, 'echo: in the background');
+
+  // A turn queued behind another in its conversation is cancelled at once.
+  const conv = await client.conversations.create({});
+  const running = await client.responses.create({ model: m('slow'), input: 'first', background: true, conversation: conv.id });
+  const queued = await client.responses.create({ model: m('slow'), input: 'never mind', background: true, conversation: conv.id });
+  assert.equal(queued.status, 'queued');
+  const cancelled = await client.responses.cancel(queued.id);
+  assert.equal(cancelled.id, queued.id);
+  assert.equal(cancelled.status, 'cancelled');
+  got = running;
+  for (let i = 0; i < 200 && ['queued', 'in_progress'].includes(got.status); i++) {
+    await new Promise((ok) => setTimeout(ok, 50));
+    got = await client.responses.retrieve(running.id);
+  }
+  assert.equal(got.status, 'completed');
+});
+
+test('stream resume: retrieve with stream: true and starting_after', async () => {
+  const events = [];
+  for await (const ev of await client.responses.create({ model: m('echo'), input: 'resume me', stream: true })) events.push(ev);
+  const id = events[0].response.id;
+  const after = 3;
+  const resumed = [];
+  for await (const ev of await client.responses.retrieve(id, { stream: true, starting_after: after })) resumed.push(ev);
+  assert.deepEqual(resumed.map((e) => e.sequence_number), events.filter((e) => e.sequence_number > after).map((e) => e.sequence_number));
+  assert.deepEqual(resumed.map((e) => e.type), events.slice(after + 1).map((e) => e.type));
+  assert.equal(resumed.at(-1).type, 'response.completed');
+  assert.equal(resumed.at(-1).response.output_text ?? resumed.at(-1).response.output[0].content[0].text, 'echo: resume me');
+});
+
+test('responses.compact, and its output as the next input', async () => {
+  const first = await client.responses.create({ model: m('recall'), input: 'Hive 2 is queenless. It needs a new queen.' });
+  const second = await client.responses.create({ model: m('recall'), input: 'Hive 3 is strong.', previous_response_id: first.id });
+  const compacted = await client.responses.compact({ model: m('recall'), previous_response_id: second.id });
+  assert.equal(compacted.object, 'response.compaction');
+  assert.match(compacted.id, /^resp_|^cmp_/);
+  const summary = compacted.output.find((o) => o.type === 'compaction');
+  assert.ok(summary, 'a compaction item');
+  assert.ok(summary.encrypted_content.length > 0);
+  const next = await client.responses.create({ model: m('echo'), input: [...compacted.output, { role: 'user', content: 'And now?' }] });
+  assert.equal(next.status, 'completed');
+  assert.equal(next.output_text, 'echo: And now?');
+});
+
+test('responses.inputTokens.count', async () => {
+  const small = await client.responses.inputTokens.count({ model: m('echo'), input: 'Hi.' });
+  assert.equal(small.object, 'response.input_tokens');
+  assert.ok(small.input_tokens > 0);
+  const big = await client.responses.inputTokens.count({ model: m('echo'), input: 'Hi. '.repeat(200) });
+  assert.ok(big.input_tokens > small.input_tokens);
 });

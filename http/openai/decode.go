@@ -160,6 +160,10 @@ func DecodeResponseRequest(body []byte) (*engram.ResponseRequest, error) {
 	if req.User == "" {
 		req.User = safetyID
 	}
+	if req.Background && req.Store != nil && !*req.Store {
+		// A background run is read back later: it must be kept.
+		return nil, invalid("background", "Background mode requires 'store' to be true: a background response is retrieved later, so it must be stored.")
+	}
 	if err := CheckConcurrency(req.Concurrency, "concurrency"); err != nil {
 		return nil, err
 	}
@@ -272,7 +276,13 @@ func DecodeItems(raw json.RawMessage) ([]*engram.Item, error) {
 	if len(list) > MaxItemsPerCreate {
 		return nil, invalid("items", "Invalid 'items': array too long. Expected an array with maximum length %d, but got an array with length %d instead.", MaxItemsPerCreate, len(list))
 	}
-	return decodeItemList(list, "items")
+	items, err := decodeItemList(list, "items")
+	for _, it := range items {
+		// Items added are new entries of the log, with ids of their own
+		// (an item copied from another conversation keeps its content).
+		it.ID = ""
+	}
+	return items, err
 }
 
 func decodeItemList(list []json.RawMessage, param string) ([]*engram.Item, error) {

@@ -119,36 +119,39 @@ func EncodeItems(items []*engram.Item) []Item {
 
 // Response is a response object in OpenAI's shape.
 type Response struct {
-	ID                 string             `json:"id"`
-	Object             string             `json:"object"`
-	CreatedAt          int64              `json:"created_at"`
-	Status             string             `json:"status"`
-	Background         bool               `json:"background"`
-	CompletedAt        *int64             `json:"completed_at"`
-	Conversation       *ConversationRef   `json:"conversation"`
-	Error              *ResponseError     `json:"error"`
-	IncompleteDetails  *IncompleteDetails `json:"incomplete_details"`
-	Instructions       *string            `json:"instructions"`
-	MaxOutputTokens    *int               `json:"max_output_tokens"`
-	MaxToolCalls       *int               `json:"max_tool_calls"`
-	Metadata           map[string]string  `json:"metadata"`
-	Model              string             `json:"model"`
-	Output             []Item             `json:"output"`
-	ParallelToolCalls  bool               `json:"parallel_tool_calls"`
-	PreviousResponseID *string            `json:"previous_response_id"`
-	Reasoning          Reasoning          `json:"reasoning"`
-	SafetyIdentifier   *string            `json:"safety_identifier"`
-	ServiceTier        string             `json:"service_tier"`
-	Store              bool               `json:"store"`
-	Temperature        float64            `json:"temperature"`
-	Text               TextConfig         `json:"text"`
-	ToolChoice         json.RawMessage    `json:"tool_choice"`
-	Tools              []Tool             `json:"tools"`
-	TopLogprobs        int                `json:"top_logprobs"`
-	TopP               float64            `json:"top_p"`
-	Truncation         string             `json:"truncation"`
-	Usage              *Usage             `json:"usage"`
-	User               *string            `json:"user"`
+	ID                   string             `json:"id"`
+	Object               string             `json:"object"`
+	CreatedAt            int64              `json:"created_at"`
+	Status               string             `json:"status"`
+	Background           bool               `json:"background"`
+	CompletedAt          *int64             `json:"completed_at"`
+	Conversation         *ConversationRef   `json:"conversation"`
+	Error                *ResponseError     `json:"error"`
+	IncompleteDetails    *IncompleteDetails `json:"incomplete_details"`
+	Instructions         *string            `json:"instructions"`
+	MaxOutputTokens      *int               `json:"max_output_tokens"`
+	MaxToolCalls         *int               `json:"max_tool_calls"`
+	Metadata             map[string]string  `json:"metadata"`
+	Model                string             `json:"model"`
+	Output               []Item             `json:"output"`
+	ParallelToolCalls    bool               `json:"parallel_tool_calls"`
+	PreviousResponseID   *string            `json:"previous_response_id"`
+	Prompt               *json.RawMessage   `json:"prompt"`
+	PromptCacheKey       *string            `json:"prompt_cache_key"`
+	PromptCacheRetention *string            `json:"prompt_cache_retention"`
+	Reasoning            Reasoning          `json:"reasoning"`
+	SafetyIdentifier     *string            `json:"safety_identifier"`
+	ServiceTier          string             `json:"service_tier"`
+	Store                bool               `json:"store"`
+	Temperature          float64            `json:"temperature"`
+	Text                 TextConfig         `json:"text"`
+	ToolChoice           json.RawMessage    `json:"tool_choice"`
+	Tools                []Tool             `json:"tools"`
+	TopLogprobs          int                `json:"top_logprobs"`
+	TopP                 float64            `json:"top_p"`
+	Truncation           string             `json:"truncation"`
+	Usage                *Usage             `json:"usage"`
+	User                 *string            `json:"user"`
 }
 
 // ConversationRef names a conversation.
@@ -194,7 +197,8 @@ type Tool struct {
 type Usage struct {
 	InputTokens        int `json:"input_tokens"`
 	InputTokensDetails struct {
-		CachedTokens int `json:"cached_tokens"`
+		CachedTokens     int `json:"cached_tokens"`
+		CacheWriteTokens int `json:"cache_write_tokens"`
 	} `json:"input_tokens_details"`
 	OutputTokens        int `json:"output_tokens"`
 	OutputTokensDetails struct {
@@ -213,6 +217,7 @@ func EncodeUsage(u *engram.Usage) *Usage {
 	}
 	w := &Usage{InputTokens: u.InputTokens, OutputTokens: u.OutputTokens, TotalTokens: u.TotalTokens, StatelessInputTokens: u.StatelessInputTokens}
 	w.InputTokensDetails.CachedTokens = u.CachedTokens
+	w.InputTokensDetails.CacheWriteTokens = u.CacheWriteTokens
 	w.OutputTokensDetails.ReasoningTokens = u.ReasoningTokens
 	return w
 }
@@ -259,6 +264,9 @@ func EncodeResponse(r *engram.Response) *Response {
 	}
 	if r.PreviousResponseID != "" {
 		w.PreviousResponseID = str(r.PreviousResponseID)
+	}
+	if r.PromptCacheKey != "" {
+		w.PromptCacheKey = str(r.PromptCacheKey)
 	}
 	if r.Temperature != nil {
 		w.Temperature = *r.Temperature

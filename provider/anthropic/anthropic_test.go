@@ -205,11 +205,11 @@ func TestUsage(t *testing.T) {
 		{"no cache", anthropictest.Usage{InputTokens: 120, OutputTokens: 7},
 			engram.Usage{InputTokens: 120, OutputTokens: 7, TotalTokens: 127}},
 		{"cache written", anthropictest.Usage{InputTokens: 10, CacheCreationInputTokens: 900, OutputTokens: 7},
-			engram.Usage{InputTokens: 910, OutputTokens: 7, TotalTokens: 917}},
+			engram.Usage{InputTokens: 910, CacheWriteTokens: 900, OutputTokens: 7, TotalTokens: 917}},
 		{"cache read", anthropictest.Usage{InputTokens: 10, CacheReadInputTokens: 900, OutputTokens: 7},
 			engram.Usage{InputTokens: 910, CachedTokens: 900, OutputTokens: 7, TotalTokens: 917}},
 		{"read and written", anthropictest.Usage{InputTokens: 10, CacheReadInputTokens: 900, CacheCreationInputTokens: 50, OutputTokens: 7},
-			engram.Usage{InputTokens: 960, CachedTokens: 900, OutputTokens: 7, TotalTokens: 967}},
+			engram.Usage{InputTokens: 960, CachedTokens: 900, CacheWriteTokens: 50, OutputTokens: 7, TotalTokens: 967}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/engram-run/engram"
+	"github.com/engram-run/engram/provider"
 )
 
 // The Messages API request, as Engram sends it.
@@ -228,4 +229,29 @@ func toolChoice(raw json.RawMessage) json.RawMessage {
 	}
 	out, _ := json.Marshal(map[string]string{"type": "tool", "name": name})
 	return out
+}
+
+// CheckInput implements provider.InputChecker: what the Messages API has
+// no place for, or Engram does not map, is refused rather than dropped.
+func (p *Provider) CheckInput(items []*engram.Item) error {
+	for i, it := range items {
+		switch it.Type {
+		case engram.ItemReasoning:
+			if provider.OpenAIReasoning(it.EncryptedContent) {
+				return provider.Unreadable("Anthropic", i, "a reasoning item made by an OpenAI model (its encrypted_content is OpenAI's); leave it out, or continue with an OpenAI model")
+			}
+		case engram.ItemMessage:
+			for _, c := range it.Content {
+				switch c.Type {
+				case engram.ContentInputImage:
+					if imageSource(c.ImageURL) == nil {
+						return provider.Unreadable("Anthropic", i, "an input_image needs an image_url, an http(s) URL or a base64 data: URL (OpenAI file ids are not readable here)")
+					}
+				case engram.ContentInputFile:
+					return provider.Unreadable("Anthropic", i, "input_file parts are not supported with Anthropic models; send the text, or images as input_image")
+				}
+			}
+		}
+	}
+	return nil
 }

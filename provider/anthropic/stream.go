@@ -187,9 +187,10 @@ func readStream(ctx context.Context, dec ssestream.Decoder, emit func(engram.Mod
 				return nil, streamBroken("a content block was never stopped")
 			}
 			res.Usage = engram.Usage{
-				InputTokens:  usage.InputTokens + usage.CacheReadInputTokens + usage.CacheCreationInputTokens,
-				CachedTokens: usage.CacheReadInputTokens,
-				OutputTokens: usage.OutputTokens,
+				InputTokens:      usage.InputTokens + usage.CacheReadInputTokens + usage.CacheCreationInputTokens,
+				CachedTokens:     usage.CacheReadInputTokens,
+				CacheWriteTokens: usage.CacheCreationInputTokens,
+				OutputTokens:     usage.OutputTokens,
 			}
 			res.Usage.TotalTokens = res.Usage.InputTokens + res.Usage.OutputTokens
 			switch stop {

@@ -172,3 +172,37 @@ func toolSchema(t engram.ToolSpec) json.RawMessage {
 	}
 	return json.RawMessage(`{"type":"object","properties":{}}`)
 }
+
+// CheckInput implements provider.InputChecker: what the upstream's API has
+// no place for is refused rather than dropped. Chat Completions carries no
+// files and no reasoning items; the Responses API decrypts only OpenAI's
+// own reasoning.
+func (p *Provider) CheckInput(items []*engram.Item) error {
+	for i, it := range items {
+		switch it.Type {
+		case engram.ItemReasoning:
+			if it.EncryptedContent == "" {
+				continue // a summary only: nothing the model reads again
+			}
+			if p.cfg.API == "chat" {
+				return provider.Unreadable(p.cfg.Name, i, "a reasoning item with encrypted_content, which Chat Completions cannot carry; leave it out")
+			}
+			if !provider.OpenAIReasoning(it.EncryptedContent) {
+				return provider.Unreadable(p.cfg.Name, i, "a reasoning item made by another provider's model (its encrypted_content is not OpenAI's); leave it out, or continue with that provider's model")
+			}
+		case engram.ItemMessage:
+			if p.cfg.API != "chat" {
+				continue
+			}
+			for _, c := range it.Content {
+				switch {
+				case c.Type == engram.ContentInputFile:
+					return provider.Unreadable(p.cfg.Name, i, "input_file parts are not supported with Chat Completions upstreams; send the text instead")
+				case c.Type == engram.ContentInputImage && c.ImageURL == "":
+					return provider.Unreadable(p.cfg.Name, i, "an input_image needs an image_url (a URL or a data: URL) with Chat Completions upstreams; file ids are not readable there")
+				}
+			}
+		}
+	}
+	return nil
+}

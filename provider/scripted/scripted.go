@@ -10,6 +10,8 @@
 //	                 by " | ", so tests can see what context reached it
 //	scripted/tools   calls the first declared tool with arguments {}
 //	scripted/silent  answers with no text (a summariser that fails)
+//	scripted/slow    answers as echo does, after SlowDelay (for background
+//	                 runs and cancellation)
 //
 // Asked to compact a conversation (ModelRequest.Task), any scripted model
 // but silent writes an extractive summary: the previous summary, then the
@@ -33,9 +35,13 @@ import (
 	"encoding/json"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/engram-run/engram"
 )
+
+// SlowDelay is how long scripted/slow waits before it answers.
+const SlowDelay = 1500 * time.Millisecond
 
 // Provider is the scripted provider. The zero value is ready to use.
 type Provider struct{}
@@ -83,6 +89,13 @@ func (*Provider) Generate(ctx context.Context, req *engram.ModelRequest, emit fu
 	switch req.Model {
 	case "echo":
 		return text(emit, "echo: "+lastUser), nil
+	case "slow":
+		select {
+		case <-time.After(SlowDelay):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		return text(emit, "echo: "+lastUser), nil
 	case "recall":
 		var said []string
 		for _, it := range req.Input {
@@ -97,7 +110,7 @@ func (*Provider) Generate(ctx context.Context, req *engram.ModelRequest, emit fu
 		}
 		return call(emit, req.Tools[0].Name, "{}"), nil
 	}
-	return nil, engram.ParamErrorf(engram.EInvalid, "model", "scripted model %q does not exist: use scripted/echo, scripted/recall, scripted/tools or scripted/silent", req.Model)
+	return nil, engram.ParamErrorf(engram.EInvalid, "model", "scripted model %q does not exist: use scripted/echo, scripted/recall, scripted/tools, scripted/slow or scripted/silent", req.Model)
 }
 
 // extractiveSummary keeps the previous summary and the first sentence of

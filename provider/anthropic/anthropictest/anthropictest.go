@@ -1,7 +1,8 @@
 // Package anthropictest is a fake Anthropic server for tests: it speaks the
 // Messages API in Anthropic's exact JSON and SSE, answers what a test
-// scripts (or echoes), and records every request. It is a test double of a
-// remote provider, never of Engram's own parts.
+// scripts (or, with nothing scripted, what Engram's scripted model of the
+// same name would: see byModel), and records every request. It is a test
+// double of a remote provider, never of Engram's own parts.
 package anthropictest
 
 import (
@@ -93,41 +94,7 @@ func (s *Server) next(r *http.Request, body []byte) Reply {
 		s.queue = s.queue[1:]
 		return rep
 	}
-	return Reply{Text: "echo: " + lastUserText(body)}
-}
-
-func lastUserText(body []byte) string {
-	var req struct {
-		Messages []struct {
-			Role    string          `json:"role"`
-			Content json.RawMessage `json:"content"`
-		} `json:"messages"`
-	}
-	_ = json.Unmarshal(body, &req)
-	for i := len(req.Messages) - 1; i >= 0; i-- {
-		m := req.Messages[i]
-		if m.Role != "user" {
-			continue
-		}
-		var s string
-		if json.Unmarshal(m.Content, &s) == nil {
-			return s
-		}
-		var blocks []struct {
-			Type, Text string
-		}
-		_ = json.Unmarshal(m.Content, &blocks)
-		var b strings.Builder
-		for _, bl := range blocks {
-			if bl.Type == "text" {
-				b.WriteString(bl.Text)
-			}
-		}
-		if b.Len() > 0 {
-			return b.String()
-		}
-	}
-	return ""
+	return byModel(body)
 }
 
 func writeError(w http.ResponseWriter, status int, typ, msg string) {

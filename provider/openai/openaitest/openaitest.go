@@ -1,7 +1,8 @@
 // Package openaitest is a fake OpenAI server for tests: it speaks the
 // Responses API and Chat Completions in OpenAI's exact JSON and SSE, answers
-// what a test scripts (or echoes), and records every request. It is a test
-// double of a remote provider, never of Engram's own parts.
+// what a test scripts (or, with nothing scripted, what Engram's scripted
+// model of the same name would: see byModel), and records every request.
+// It is a test double of a remote provider, never of Engram's own parts.
 package openaitest
 
 import (
@@ -119,10 +120,12 @@ func (s *Server) next(body []byte, path string, h http.Header) Reply {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.requests = append(s.requests, Recorded{Path: path, Body: body, Header: h.Clone()})
-	r := Reply{Text: "echo: " + lastUserText(body)}
+	var r Reply
 	if len(s.queue) > 0 {
 		r = s.queue[0]
 		s.queue = s.queue[1:]
+	} else {
+		r = byModel(body)
 	}
 	// OpenAI always names its calls; so does the fake when the script does not.
 	r.ToolCalls = append([]ToolCall(nil), r.ToolCalls...)
