@@ -66,7 +66,10 @@ type Runtime struct {
 	windows *windowCache
 	broker  *broker
 	live    sync.Map // response id → *run executing here
-	wake    chan struct{}
+	// cancelling holds the ids Cancel is waiting on, for a run that
+	// registers in live after Cancel looked there.
+	cancelling sync.Map
+	wake       chan struct{}
 	// extractWake tells the extractor a turn made a pass due.
 	extractWake chan struct{}
 

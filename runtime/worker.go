@@ -157,6 +157,9 @@ func (rt *Runtime) execute(x *run, fresh bool) (*engram.Response, error) {
 	if x.p.persist {
 		rt.live.Store(x.r.ID, x)
 		defer rt.live.Delete(x.r.ID)
+		if _, ok := rt.cancelling.Load(x.r.ID); ok {
+			x.cancel.Store(true) // asked while the run was being claimed
+		}
 		stop := rt.heartbeat(x, abort)
 		defer stop()
 	}
@@ -213,6 +216,10 @@ func (rt *Runtime) Cancel(ctx context.Context, projectID, id string) (*engram.Re
 	if engram.IsTerminal(r.Status) {
 		return rt.Store.GetResponse(ctx, projectID, id)
 	}
+	// Noted before looking for the run here, and looked for by a run
+	// after it registers: a run a worker is just starting cannot miss it.
+	rt.cancelling.Store(id, true)
+	defer rt.cancelling.Delete(id)
 	if v, ok := rt.live.Load(id); ok {
 		v.(*run).cancel.Store(true)
 	}
