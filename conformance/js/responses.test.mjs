@@ -213,3 +213,44 @@ test('responses.inputTokens.count', async () => {
   const big = await client.responses.inputTokens.count({ model: m('echo'), input: 'Hi. '.repeat(200) });
   assert.ok(big.input_tokens > small.input_tokens);
 });
+
+test('chat.completions: plain, streamed with include_usage, and a tool call round trip', async () => {
+  const c = await client.chat.completions.create({ model: m('echo'), messages: [{ role: 'user', content: 'Hive 2 is queenless.' }] });
+  assert.equal(c.object, 'chat.completion');
+  assert.match(c.id, /^chatcmpl-/);
+  assert.equal(c.choices[0].message.content, 'echo: Hive 2 is queenless.');
+  assert.equal(c.choices[0].finish_reason, 'stop');
+  assert.ok(c.usage.prompt_tokens > 0 && c.usage.completion_tokens > 0);
+
+  const stream = await client.chat.completions.create({ model: m('echo'), stream: true, stream_options: { include_usage: true },
+    messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Streamed, please.' }] });
+  let text = '', usage = null, finish = null;
+  for await (const chunk of stream) {
+    assert.equal(chunk.object, 'chat.completion.chunk');
+    if (chunk.usage) usage = chunk.usage;
+    for (const choice of chunk.choices) {
+      text += choice.delta.content ?? '';
+      finish = choice.finish_reason ?? finish;
+    }
+  }
+  assert.equal(text, 'echo: Streamed, please.');
+  assert.equal(finish, 'stop');
+  assert.ok(usage && usage.total_tokens > 0, 'a usage chunk');
+
+  const tools = [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: {} } } }];
+  const first = await client.chat.completions.create({ model: m('tools'), tools, messages: [{ role: 'user', content: 'Weather in Lisbon?' }] });
+  const call = first.choices[0].message.tool_calls?.[0];
+  assert.ok(call, 'a tool call');
+  assert.equal(first.choices[0].finish_reason, 'tool_calls');
+  assert.equal(call.function.name, 'get_weather');
+  const second = await client.chat.completions.create({ model: m('tools'), tools, messages: [
+    { role: 'user', content: 'Weather in Lisbon?' }, first.choices[0].message,
+    { role: 'tool', tool_call_id: call.id, content: 'sunny, 24C' }] });
+  assert.equal(second.choices[0].message.content, 'tool said: sunny, 24C');
+});
+
+test('models.list includes the scripted models', async () => {
+  const ids = [];
+  for await (const model of client.models.list()) ids.push(model.id);
+  assert.ok(ids.includes('scripted/echo'), `models: ${ids.join(', ')}`);
+});

@@ -269,10 +269,12 @@ func checkChatUnsupported(f map[string]json.RawMessage, logprobs *bool, topLogpr
 	return nil
 }
 
-// chatMessageFields is every field of the chat message shapes, all roles.
+// chatMessageFields is every field of the chat message shapes, all roles,
+// and "annotations", which an answer's message carries: clients send the
+// message they were given back as history, as OpenAI accepts.
 var chatMessageFields = map[string]bool{
 	"role": true, "content": true, "name": true, "tool_calls": true, "tool_call_id": true,
-	"refusal": true, "function_call": true, "audio": true,
+	"refusal": true, "function_call": true, "audio": true, "annotations": true,
 }
 
 // chatMessage is the union of the chat message shapes Engram reads.
