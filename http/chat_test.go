@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"context"
 	"net/http"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -37,17 +35,7 @@ func TestChatStreamGolden(t *testing.T) {
 				t.Fatalf("%d %s", status, body)
 			}
 			norm := normChat(body)
-			path := filepath.Join("testdata", tc.name+".golden")
-			if *update {
-				os.WriteFile(path, []byte(norm), 0o644)
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run with -update)", err)
-			}
-			if norm != string(want) {
-				t.Errorf("stream differs from %s:\n%s", path, norm)
-			}
+			compareGolden(t, tc.name+".golden", norm)
 		})
 	}
 }

@@ -194,6 +194,13 @@ func checkGolden(t *testing.T, name, body string) {
 	t.Helper()
 	norm := regexp.MustCompile(`"(resp|msg|conv|fc|fco|cmp|rs|call)_[0-9a-z]{32}"`).ReplaceAllString(body, `"${1}_ID"`)
 	norm = regexp.MustCompile(`"(created_at|completed_at)":\d+`).ReplaceAllString(norm, `"${1}":0`)
+	compareGolden(t, name, norm)
+}
+
+// compareGolden compares a normalised transcript with testdata/name
+// (rewritten with -update).
+func compareGolden(t *testing.T, name, norm string) {
+	t.Helper()
 	path := filepath.Join("testdata", name)
 	if *update {
 		os.WriteFile(path, []byte(norm), 0o644)

@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -201,17 +199,7 @@ func TestMessagesStreamGolden(t *testing.T) {
 				t.Fatalf("%d %s", status, body)
 			}
 			norm := regexp.MustCompile(`"(msg|call|toolu)_[0-9a-zA-Z]+"`).ReplaceAllString(body, `"${1}_ID"`)
-			path := filepath.Join("testdata", tc.name+".golden")
-			if *update {
-				os.WriteFile(path, []byte(norm), 0o644)
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run with -update)", err)
-			}
-			if norm != string(want) {
-				t.Errorf("stream differs from %s:\n%s", path, norm)
-			}
+			compareGolden(t, tc.name+".golden", norm)
 		})
 	}
 }

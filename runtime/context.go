@@ -91,8 +91,9 @@ func (p *plan) context(r *engram.Response) contextSettings {
 
 // historyRoom is how many tokens of history to read for a call whose
 // fixed part (instructions, tools, input) costs fixed: the budget's rest
-// when older items may simply be dropped; all of it (up to the summary)
-// when they must fit or be summarised, for the summariser to see them.
+// when older items may simply be dropped; twice the budget when they may
+// be summarised, for the summariser to see them; all of it (up to the
+// summary) when they must fit.
 func (cs contextSettings) historyRoom(budget, fixed int) int {
 	if cs.compactAt > 0 {
 		return 2 * budget
@@ -128,7 +129,9 @@ func (rt *Runtime) readHistory(ctx context.Context, p *plan, r *engram.Response,
 	if cs.compactAt == 0 && cs.truncation == "auto" && room > 0 {
 		// The store gives the newest item even when it alone is over the
 		// room; auto truncation drops it too rather than overflow.
-		for len(history) > 0 && tokens.Items(history) > room {
+		sum := tokens.Items(history)
+		for len(history) > 0 && sum > room {
+			sum -= history[0].Tokens
 			history = history[1:]
 		}
 	}
@@ -335,11 +338,14 @@ func (rt *Runtime) Compact(ctx context.Context, projectID string, req *engram.Re
 		return nil, err
 	}
 	r := p.newResponse()
-	r.CompactThreshold = 1 // read the history as compaction does: all of it up to the summary
 	if p.conv != nil && !p.newConv {
-		if err := rt.readHistory(ctx, p, r, p.conv.LastSeq, 0, false); err != nil {
+		// What a compacting turn reads: the log up to its newest summary,
+		// as far back as the summariser can take.
+		history, err := rt.Store.RecentItems(ctx, p.projectID, p.conv.ID, p.conv.LastSeq, rt.MaxWindowItems, 2*p.budget)
+		if err != nil {
 			return nil, err
 		}
+		p.history = trimToTurnStart(history)
 	}
 	x := rt.newRun(p, r, engram.Lease{}, input, nil, nil)
 	all := append(append([]*engram.Item(nil), p.history...), input...)

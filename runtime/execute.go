@@ -454,13 +454,12 @@ func (x *run) statelessTokens(sent int) int {
 	if hist == nil || len(x.p.history) == 0 {
 		return sent
 	}
-	fromLog := make(map[*engram.Item]bool, len(x.p.history))
-	for _, it := range x.p.history {
-		fromLog[it] = true
-	}
+	// What came from the log: its items up to where the plan read it (a
+	// resumed run's own input among them, as the conversation's token total
+	// counts it), and summaries. Items this run adds have no seq yet.
 	windowed := 0
 	for _, it := range x.window {
-		if fromLog[it] || it.Type == engram.ItemCompaction {
+		if it.Type == engram.ItemCompaction || (it.Seq > 0 && it.Seq <= hist.LastSeq) {
 			windowed += it.Tokens
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/engram-run/engram"
 	"github.com/engram-run/engram/memory"
 	"github.com/engram-run/engram/runtime"
+	"github.com/engram-run/engram/tool"
 )
 
 // withMemory gives rt a memory service over its own store.
@@ -142,4 +143,67 @@ func userConversation(t *testing.T, rt *runtime.Runtime, pid, agentID, user stri
 		t.Fatal(err)
 	}
 	return c.ID
+}
+
+// TestMemoryBlocksInContext: an agent's blocks follow its instructions in
+// every call; the block tools come with them; an edit the agent makes is a
+// tool call and output in the log, a new version pointing at that call,
+// and what the run's next call reads.
+func TestMemoryBlocksInContext(t *testing.T) {
+	rt, _, pid := setupWith(t, func(rt *runtime.Runtime, store engram.Store) {
+		withMemory(rt, store)
+		rt.Tools = tool.WithMemory(rt.Memory, store)
+	})
+	prov := &capture{}
+	rt.Providers.Add(prov)
+	ctx := context.Background()
+	b := &engram.MemoryBlock{ID: engram.NewID("blk"), ProjectID: pid, Label: "persona", Value: "Patient and precise.", EditedBy: engram.EditedByAPI}
+	if err := rt.Store.CreateBlock(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	a := &engram.Agent{ID: engram.NewID("agent"), ProjectID: pid, Name: "keeper", Model: "capture/echo", Instructions: "You help a beekeeper.",
+		Memory: engram.AgentMemory{Blocks: []engram.BlockRef{{ID: b.ID}}}}
+	if err := rt.Store.CreateAgent(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	conv := userConversation(t, rt, pid, a.ID, "ada")
+	r := sayAs(t, rt, pid, conv, "ada", `call memory_block_append {"label":"persona","text":"Ada keeps bees in Lisbon."}`)
+
+	prov.mu.Lock()
+	turns := append([]*engram.ModelRequest(nil), prov.turns...)
+	prov.mu.Unlock()
+	if len(turns) != 2 {
+		t.Fatalf("%d model calls, want the call and the answer after the tool", len(turns))
+	}
+	first, second := turns[0], turns[1]
+	if !strings.HasPrefix(first.Instructions, "You help a beekeeper.") || !strings.Contains(first.Instructions, `<block label="persona"`) ||
+		!strings.Contains(first.Instructions, "Patient and precise.") || strings.Contains(first.Instructions, "Lisbon") {
+		t.Errorf("first call's instructions: %q", first.Instructions)
+	}
+	names := map[string]bool{}
+	for _, s := range first.Tools {
+		names[s.Name] = true
+	}
+	if !names["memory_block_append"] || !names["memory_block_replace"] {
+		t.Errorf("the block tools did not come with the block: %v", names)
+	}
+	if !strings.Contains(second.Instructions, "Ada keeps bees in Lisbon.") {
+		t.Errorf("the call after the edit did not read it: %q", second.Instructions)
+	}
+	got, err := rt.Store.GetBlock(ctx, pid, b.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var call *engram.Item
+	for _, it := range r.Output {
+		if it.Type == engram.ItemFunctionCall && it.Name == "memory_block_append" {
+			call = it
+		}
+	}
+	if call == nil || got.Version != 2 || got.EditedBy != engram.EditedByAgent || got.CallID != call.CallID || got.ResponseID != r.ID {
+		t.Errorf("block after the edit %+v, call %+v", got, call)
+	}
+	if itemTypes(r.Output) != "function_call function_call_output message" {
+		t.Errorf("the edit's items in the output: %s", itemTypes(r.Output))
+	}
 }
