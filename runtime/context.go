@@ -111,6 +111,12 @@ func (rt *Runtime) readHistory(ctx context.Context, p *plan, r *engram.Response,
 	}
 	cs := p.context(r)
 	room := cs.historyRoom(p.budget, fixed)
+	convID := p.conv.ID
+	if p.forkFrom != nil {
+		// A planned fork is not stored yet: its history is its parent's
+		// up to the fork point.
+		convID, upTo, cached = p.forkFrom.ID, min(upTo, p.conv.ForkSeq), false
+	}
 	var history []*engram.Item
 	ok := false
 	if cached {
@@ -118,7 +124,7 @@ func (rt *Runtime) readHistory(ctx context.Context, p *plan, r *engram.Response,
 	}
 	if !ok {
 		var err error
-		history, err = rt.Store.RecentItems(ctx, p.projectID, p.conv.ID, upTo, rt.MaxWindowItems, room)
+		history, err = rt.Store.RecentItems(ctx, p.projectID, convID, upTo, rt.MaxWindowItems, room)
 		if err != nil {
 			return err
 		}
@@ -340,8 +346,13 @@ func (rt *Runtime) Compact(ctx context.Context, projectID string, req *engram.Re
 	r := p.newResponse()
 	if p.conv != nil && !p.newConv {
 		// What a compacting turn reads: the log up to its newest summary,
-		// as far back as the summariser can take.
-		history, err := rt.Store.RecentItems(ctx, p.projectID, p.conv.ID, p.conv.LastSeq, rt.MaxWindowItems, 2*p.budget)
+		// as far back as the summariser can take (a planned fork's is its
+		// parent's, up to the fork point).
+		convID, upTo := p.conv.ID, p.conv.LastSeq
+		if p.forkFrom != nil {
+			convID, upTo = p.forkFrom.ID, p.conv.ForkSeq
+		}
+		history, err := rt.Store.RecentItems(ctx, p.projectID, convID, upTo, rt.MaxWindowItems, 2*p.budget)
 		if err != nil {
 			return nil, err
 		}

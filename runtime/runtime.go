@@ -325,13 +325,6 @@ func (rt *Runtime) plan(ctx context.Context, projectID string, req *engram.Respo
 	}
 	p.budget = inputBudget(p.model, agentBudget, maxOut)
 
-	if p.forkFrom != nil {
-		// A fork is one row pointing into its parent's log; making it now
-		// lets the store follow the link when reading the window.
-		if err := rt.Store.ForkConversation(ctx, p.conv); err != nil {
-			return nil, err
-		}
-	}
 	return p, nil
 }
 
@@ -602,6 +595,13 @@ func checkDuplicates(history, input []*engram.Item) error {
 func (rt *Runtime) begin(ctx context.Context, p *plan, r *engram.Response, input []*engram.Item, first *engram.Step) error {
 	if p.newConv {
 		if err := rt.Store.CreateConversation(ctx, p.conv, nil); err != nil {
+			return err
+		}
+	}
+	if p.forkFrom != nil {
+		// A fork is made when its first run is, not when it is planned: a
+		// refused request, a count or a compaction leaves no trace.
+		if err := rt.Store.ForkConversation(ctx, p.conv); err != nil {
 			return err
 		}
 	}

@@ -22,6 +22,12 @@ import (
 type countingStore struct {
 	engram.Store
 	recent atomic.Int64
+	forks  atomic.Int64
+}
+
+func (c *countingStore) ForkConversation(ctx context.Context, conv *engram.Conversation) error {
+	c.forks.Add(1)
+	return c.Store.ForkConversation(ctx, conv)
 }
 
 func (c *countingStore) RecentItems(ctx context.Context, projectID, conversationID string, upTo int64, maxItems, maxTokens int) ([]*engram.Item, error) {
@@ -262,4 +268,46 @@ func (recorder) Name() string { return "recorder" }
 func (r recorder) Generate(ctx context.Context, req *engram.ModelRequest, emit func(engram.ModelEvent)) (*engram.ModelResult, error) {
 	*r.into = req.Input
 	return scripted.New().Generate(ctx, &engram.ModelRequest{Model: "echo", Input: req.Input}, emit)
+}
+
+// TestForkOnlyWhenRun: continuing from inside a chain forks it, but only
+// when a run starts: counting its input tokens, compacting it, or a
+// request refused after planning stores no fork.
+func TestForkOnlyWhenRun(t *testing.T) {
+	rt, store, pid := setup(t)
+	ctx := context.Background()
+	user := func(text string) []*engram.Item {
+		return []*engram.Item{{Type: engram.ItemMessage, Role: "user", Content: []engram.Content{{Type: engram.ContentInputText, Text: text}}}}
+	}
+	first, err := rt.CreateResponse(ctx, pid, &engram.ResponseRequest{Model: "scripted/recall", Input: user("a")}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rt.CreateResponse(ctx, pid, &engram.ResponseRequest{Model: "scripted/recall", PreviousResponseID: first.ID, Input: user("b")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	// first is no longer the chain's tip: continuing from it forks.
+	from := &engram.ResponseRequest{Model: "scripted/recall", PreviousResponseID: first.ID, Input: user("c")}
+	n, err := rt.CountInputTokens(ctx, pid, from)
+	if err != nil || n == 0 {
+		t.Fatalf("count: %d %v", n, err)
+	}
+	if _, err := rt.Compact(ctx, pid, from); err != nil {
+		t.Fatal(err)
+	}
+	orphan := &engram.ResponseRequest{Model: "scripted/recall", PreviousResponseID: first.ID,
+		Input: []*engram.Item{{Type: engram.ItemFunctionCallOutput, CallID: "call_nobody_made", Output: "x"}}}
+	if _, err := rt.CreateResponse(ctx, pid, orphan, nil); engram.ErrorCode(err) != engram.EInvalid {
+		t.Fatalf("an output for a call never made: %v", err)
+	}
+	if got := store.forks.Load(); got != 0 {
+		t.Fatalf("%d forks stored before any run continued from inside the chain", got)
+	}
+	r, err := rt.CreateResponse(ctx, pid, from, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Output[0].Text() != "a | c" || store.forks.Load() != 1 {
+		t.Errorf("the fork's run saw %q, forks %d; want \"a | c\" and 1", r.Output[0].Text(), store.forks.Load())
+	}
 }
