@@ -1,0 +1,209 @@
+// Package postgres is Engram's store for several replicas: PostgreSQL
+// through pgx, one pool per process. Every state change is one transaction;
+// rows that several replicas may change at once are locked (FOR UPDATE, and
+// SKIP LOCKED where a replica looks for work), so replicas share one
+// database without a coordinator. It keeps the same contract as the sqlite
+// store (storetest runs against both).
+package postgres
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/engram-run/engram"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// DB is an engram.Store on one PostgreSQL database.
+type DB struct {
+	pool *pgxpool.Pool
+	url  string
+}
+
+var _ engram.Store = (*DB)(nil)
+
+// Defaults applied when the URL does not set them. pgx passes unknown URL
+// parameters to the server as settings, so ?statement_timeout=5s&pool_max_conns=50
+// overrides them.
+const (
+	defaultStatementTimeout = "30s"
+	defaultIdleTxTimeout    = "60s"
+	defaultMaxConns         = 20
+)
+
+// Open connects to the database at url (postgres://…) and brings its schema
+// up to date. Several replicas may start at once: migrations run under a
+// PostgreSQL advisory lock, so one migrates and the others wait for it.
+func Open(ctx context.Context, url string) (*DB, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("database URL: %w", err)
+	}
+	if !strings.Contains(url, "pool_max_conns") {
+		cfg.MaxConns = defaultMaxConns
+	}
+	params := cfg.ConnConfig.RuntimeParams
+	if _, ok := params["statement_timeout"]; !ok {
+		params["statement_timeout"] = defaultStatementTimeout
+	}
+	if _, ok := params["idle_in_transaction_session_timeout"]; !ok {
+		params["idle_in_transaction_session_timeout"] = defaultIdleTxTimeout
+	}
+	if _, ok := params["application_name"]; !ok {
+		params["application_name"] = "engram"
+	}
+	cfg.MaxConnIdleTime = 5 * time.Minute
+	cfg.HealthCheckPeriod = 10 * time.Second
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	db := &DB{pool: pool, url: url}
+	if err := db.migrate(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("migrate: %w", mapErr(err))
+	}
+	return db, nil
+}
+
+func (db *DB) migrate(ctx context.Context) error {
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return err
+	}
+	locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 300)) // wait up to 5 minutes for another replica's migration
+	if err != nil {
+		return err
+	}
+	sqlDB := stdlib.OpenDBFromPool(db.pool)
+	defer sqlDB.Close()
+	p, err := goose.NewProvider(goose.DialectPostgres, sqlDB, sub, goose.WithSessionLocker(locker))
+	if err != nil {
+		return err
+	}
+	_, err = p.Up(ctx)
+	return err
+}
+
+// URL is the database's connection string, as given to Open.
+func (db *DB) URL() string { return db.url }
+
+// Pool is the connection pool, for the parts of this package that need a
+// connection of their own (LISTEN).
+func (db *DB) Pool() *pgxpool.Pool { return db.pool }
+
+// Close implements engram.Store.
+func (db *DB) Close() error {
+	db.pool.Close()
+	return nil
+}
+
+// Ping checks that the database answers.
+func (db *DB) Ping(ctx context.Context) error { return mapErr(db.pool.Ping(ctx)) }
+
+// querier is what both the pool and a transaction offer.
+type querier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// maxAttempts bounds how often a transaction is tried when it failed in a
+// way that is safe to try again.
+const maxAttempts = 4
+
+// tx runs fn as one state change: all of it is committed or none. A caller
+// that goes away does not interrupt a write halfway: writes run to their
+// end once begun (the statement timeout bounds them).
+//
+// A transaction that failed before any of it reached the server (a broken
+// pooled connection), or that PostgreSQL aborted as a serialization failure
+// or deadlock, is run again: fn reads what it needs inside the transaction,
+// so running it again is safe. A failure after COMMIT was sent is not
+// retried: whether it committed is unknown, and it is reported as
+// unavailable.
+func (db *DB) tx(ctx context.Context, fn func(pgx.Tx) error) error {
+	ctx = context.WithoutCancel(ctx)
+	var err error
+	for attempt := 1; attempt <= maxAttempts; attempt++ {
+		err = pgx.BeginFunc(ctx, db.pool, fn)
+		if err == nil || !retryable(err) || attempt == maxAttempts {
+			break
+		}
+		time.Sleep(time.Duration(attempt*attempt) * 10 * time.Millisecond)
+	}
+	return mapErr(err)
+}
+
+// retryable reports whether a failed transaction may simply be run again.
+func retryable(err error) bool {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch pe.Code {
+		case "40001", "40P01": // serialization_failure, deadlock_detected
+			return true
+		}
+		return false
+	}
+	return pgconn.SafeToRetry(err)
+}
+
+// mapErr turns PostgreSQL's errors into the domain's: a unique violation
+// is a conflict; a lost or refused connection, a server shutting down or
+// starting, or a statement timeout is unavailable (503: try again), never
+// a 500 that suggests the request was wrong.
+func mapErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	var ee *engram.Error
+	if errors.As(err, &ee) {
+		return err
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch {
+		case pe.Code == "23505":
+			return engram.Errorf(engram.EConflict, "already exists: %s", pe.Detail)
+		case pe.Code == "57014":
+			return engram.Errorf(engram.EUnavailable, "The database did not answer in time; try again.")
+		case strings.HasPrefix(pe.Code, "08"), strings.HasPrefix(pe.Code, "57P"), pe.Code == "53300":
+			// connection exceptions, admin/crash shutdown, cannot connect now, too many connections
+			return engram.Errorf(engram.EUnavailable, "The database is unavailable (%s); try again.", pe.Message)
+		}
+		return err
+	}
+	var ce *pgconn.ConnectError
+	var ne net.Error
+	if errors.As(err, &ce) || errors.As(err, &ne) || pgconn.Timeout(err) || errors.Is(err, pgx.ErrTxClosed) ||
+		strings.Contains(err.Error(), "conn closed") || strings.Contains(err.Error(), "unexpected EOF") {
+		return engram.Errorf(engram.EUnavailable, "The database is unavailable; try again.")
+	}
+	return err
+}
+
+func notFound(kind, id string) error {
+	return engram.Errorf(engram.ENotFound, "%s %s not found", kind, id)
+}
+
+// pageLimit bounds a page's size.
+func pageLimit(p engram.Page) int {
+	if p.Limit <= 0 {
+		return 20
+	}
+	return min(p.Limit, 1000)
+}
