@@ -207,3 +207,10 @@ func pageLimit(p engram.Page) int {
 	}
 	return min(p.Limit, 1000)
 }
+
+// Size is the database's size on disk in bytes.
+func (db *DB) Size(ctx context.Context) (int64, error) {
+	var n int64
+	err := db.pool.QueryRow(ctx, "SELECT pg_database_size(current_database())").Scan(&n)
+	return n, mapErr(err)
+}

@@ -169,6 +169,15 @@ func (rt *Runtime) execute(x *run, fresh bool) (*engram.Response, error) {
 		rt.broker.ended(x.r.ID)
 		return x.r, engram.Errorf(engram.EUnavailable, "the server is shutting down; response %s resumes when it starts again", x.r.ID)
 	}
+	if runErr != nil && x.storeDown.Load() {
+		// The database went away mid-run. Ending the run failed would be
+		// a second write that may not land either, and would throw away
+		// a run that can go on: it stays in progress as last stored, and
+		// a node claims it when its lease passes and resumes it from the
+		// journal.
+		rt.broker.ended(x.r.ID)
+		return x.r, engram.Errorf(engram.EUnavailable, "The database became unavailable during response %s; it resumes from its last step when the database is back. Retrieve it later with GET /v1/responses/%s.", x.r.ID, x.r.ID)
+	}
 	return x.finish(context.WithoutCancel(ctx), runErr)
 }
 
