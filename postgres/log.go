@@ -196,7 +196,7 @@ func (db *DB) ListConversations(ctx context.Context, projectID string, f engram.
 }
 
 // searchText is what message search indexes of an item: the text of a
-// user's or an assistant's message, '' for any other item (the same items
+// user's or an assistant's message, empty for any other item (the same items
 // the sqlite store puts in its FTS5 index).
 func searchText(it *engram.Item) string {
 	if it.Type != engram.ItemMessage || it.Role != "user" && it.Role != "assistant" {
