@@ -87,9 +87,10 @@ func (db *DB) ForkConversation(ctx context.Context, c *engram.Conversation) erro
 	}
 	meta, _ := json.Marshal(c.Metadata)
 	return db.tx(ctx, func(tx pgx.Tx) error {
-		// The parent is locked (FOR SHARE) so that no deletion of one of
-		// its items changes its token count while the fork's is computed
-		// from it.
+		// The parent (and the ancestor whose log the fork point lies in)
+		// is locked FOR SHARE: a deletion of one of its items, which locks
+		// it first, then runs wholly before the fork is made or wholly
+		// after, when it finds the fork among those sharing the item.
 		parent, err := scanConversation(tx.QueryRow(ctx, `SELECT `+convColumns+` FROM conversations WHERE project_id = $1 AND id = $2 AND deleted = 0 FOR SHARE`, c.ProjectID, c.ForkOf))
 		if errors.Is(err, pgx.ErrNoRows) {
 			return notFound("conversation", c.ForkOf)
@@ -106,7 +107,7 @@ func (db *DB) ForkConversation(ctx context.Context, c *engram.Conversation) erro
 		// the items after the fork point, which are few.
 		owner := parent
 		for owner.ForkOf != "" && c.ForkSeq < owner.ForkSeq {
-			if owner, err = scanConversation(tx.QueryRow(ctx, `SELECT `+convColumns+` FROM conversations WHERE project_id = $1 AND id = $2`, c.ProjectID, owner.ForkOf)); err != nil {
+			if owner, err = scanConversation(tx.QueryRow(ctx, `SELECT `+convColumns+` FROM conversations WHERE project_id = $1 AND id = $2 FOR SHARE`, c.ProjectID, owner.ForkOf)); err != nil {
 				return err
 			}
 		}
@@ -372,6 +373,12 @@ func (db *DB) ListItems(ctx context.Context, projectID, conversationID string, p
 // its conversation and of every fork sharing it.
 func (db *DB) DeleteItem(ctx context.Context, projectID, conversationID, itemID string) error {
 	return db.tx(ctx, func(tx pgx.Tx) error {
+		// The conversation is locked first, as every writer of it does
+		// (see lockConversation), and so that a fork being made from it
+		// waits or is waited for (see ForkConversation).
+		if _, err := lockConversation(ctx, tx, projectID, conversationID); err != nil {
+			return err
+		}
 		var tokens, seq int64
 		err := tx.QueryRow(ctx, `UPDATE items SET deleted = 1, search_text = '' WHERE id = $1 AND conversation_id = $2 AND project_id = $3 AND deleted = 0`+liveConversation+` RETURNING tokens, seq`,
 			itemID, conversationID, projectID).Scan(&tokens, &seq)

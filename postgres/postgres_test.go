@@ -193,3 +193,15 @@ func TestRecentItemsUnevenTokens(t *testing.T) {
 		}
 	}
 }
+
+// TestNulInRequestText: a NUL in an id from a request's path is a bad
+// request, not a failure of the store.
+func TestNulInRequestText(t *testing.T) {
+	ctx := context.Background()
+	db := openTemp(t)
+	defer db.Close()
+	_, err := db.GetConversation(ctx, "proj_x", "conv_\x00")
+	if code := engram.ErrorCode(err); code != engram.EInvalid {
+		t.Fatalf("err = %v (%s), want %s", err, code, engram.EInvalid)
+	}
+}
