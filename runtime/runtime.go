@@ -62,6 +62,10 @@ type Runtime struct {
 	Memory engram.MemoryService
 	// ExtractTimeout bounds one extraction pass.
 	ExtractTimeout time.Duration
+	// Bus carries stream events between the nodes sharing the store, so a
+	// client on one node follows a run on another live; nil: such a client
+	// follows it through the store, a poll at a time. Set before Start.
+	Bus engram.EventBus
 
 	windows *windowCache
 	broker  *broker
