@@ -91,6 +91,7 @@ type app struct {
 	storeName string // for people: the SQLite file, or PostgreSQL's host and database
 	providers *provider.Registry
 	runtime   *runtime.Runtime
+	bus       *postgres.Bus // replicas' stream relay; nil on SQLite
 	handler   http.Handler
 }
 
@@ -98,6 +99,9 @@ type app struct {
 // at the next start) and closes the store.
 func (a *app) Close() error {
 	a.runtime.Stop()
+	if a.bus != nil {
+		a.bus.Close()
+	}
 	return a.store.Close()
 }
 
@@ -181,15 +185,28 @@ func openApp(ctx context.Context, e *invocation, sc storeConfig, logger *slog.Lo
 		rt.LeaseDuration = d
 		rt.PollInterval = min(rt.PollInterval, d/3)
 	}
+	var bus *postgres.Bus
+	if sc.databaseURL != "" {
+		// Replicas relay the stream events of their runs to clients
+		// attached to another replica.
+		if bus, err = postgres.NewBus(ctx, sc.databaseURL, logger); err != nil {
+			store.Close()
+			return nil, fmt.Errorf("stream relay: %w", err)
+		}
+		rt.Bus = bus
+	}
 	// Runs outlive the request that started them: the pool's context is
 	// the process's, ended by Close.
 	if err := rt.Start(context.WithoutCancel(ctx)); err != nil {
+		if bus != nil {
+			bus.Close()
+		}
 		store.Close()
 		return nil, err
 	}
 	api := &enghttp.Server{Store: store, Responses: rt, Memory: mem, Logger: logger, ValidateAgent: rt.ValidateAgent, Providers: providers,
 		Ready: func(ctx context.Context) error { _, err := store.ListProjects(ctx); return err }}
-	return &app{store: store, storeName: storeName, providers: providers, runtime: rt, handler: api.Handler()}, nil
+	return &app{store: store, storeName: storeName, providers: providers, runtime: rt, bus: bus, handler: api.Handler()}, nil
 }
 
 // nodeID names this node in run leases: ENGRAM_NODE_ID, or an id made on
