@@ -203,8 +203,10 @@ func TestSearchRecordsExact(t *testing.T) {
 		t.Fatalf("the corpus has %d common lexemes (%v); the test needs some", common, err)
 	}
 	docs := readScopeDocs(t, db, scope)
+	defer func(b float64) { rareBudget = b }(rareBudget)
 	for i := range 200 {
 		terms, k, sup := c.query(), []int{1, 5, 20}[i%3], i%4 == 0
+		rareBudget = []float64{0, 5000}[i%2] // with none, only lexemes within rareTerm are read whole
 		got, err := db.SearchRecordsText(ctx, scope, terms, k, sup)
 		if err != nil {
 			t.Fatal(err)

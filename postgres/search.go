@@ -35,6 +35,11 @@ const (
 // left unread could enter the best k.
 const rareTerm = 500
 
+// rareBudget is how many postings a record search reads whole, rarest
+// lexemes first, beyond those of lexemes within rareTerm. (A variable so
+// that a test can make every path of the search run on a small corpus.)
+var rareBudget = 5000.0
+
 // idf is BM25's weight of a term in df of n documents.
 func idf(n, df float64) float64 { return math.Log(1 + (n-df+0.5)/(df+0.5)) }
 
@@ -138,10 +143,21 @@ func (db *DB) SearchRecordsText(ctx context.Context, scope engram.MemoryScope, t
 	}
 	avg := lengths / n
 	s := recordSearch{db: db, scopeID: scopeID, avg: avg, includeSuperseded: includeSuperseded, weight: map[string]float64{}}
+	// Rarest first: lexemes are read whole while their postings stay
+	// within rareBudget (and always when in at most rareTerm records), so
+	// that a lexeme of middling frequency, whose weight is large, is not
+	// left to the common ones' bound, which it would keep high.
+	order := make([]int, len(dfLexemes))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int { return cmp.Compare(dfs[a], dfs[b]) })
 	var rare []string
-	for i, l := range dfLexemes {
+	var read float64
+	for _, i := range order {
+		l := dfLexemes[i]
 		s.weight[l] = idf(n, dfs[i])
-		if dfs[i] <= rareTerm {
+		if read += dfs[i]; dfs[i] <= rareTerm || read <= rareBudget {
 			rare = append(rare, l)
 		} else {
 			s.common = append(s.common, l)
@@ -240,7 +256,11 @@ func (s *recordSearch) complete(ctx context.Context, found map[int64]*partial, b
 		for j, p := range part {
 			pks[j] = p.pk
 		}
-		rows, err := s.db.pool.Query(ctx, `SELECT lexeme, pk FROM memory_search_postings WHERE scope_id = $1 AND lexeme = ANY($2) AND pk = ANY($3)`,
+		// One probe of the key per (lexeme, record), which LIMIT 1 in a
+		// lateral subquery forces: as a join or with array conditions the
+		// planner reads the common lexemes' postings whole instead.
+		rows, err := s.db.pool.Query(ctx, `SELECT l.lexeme, c.pk FROM unnest($2::text[]) l(lexeme) CROSS JOIN unnest($3::bigint[]) c(pk)
+			CROSS JOIN LATERAL (SELECT 1 FROM memory_search_postings p WHERE p.scope_id = $1 AND p.lexeme = l.lexeme AND p.pk = c.pk LIMIT 1) x`,
 			s.scopeID, s.common, pks)
 		if err != nil {
 			return mapErr(err)
