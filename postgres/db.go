@@ -14,6 +14,7 @@ import (
 	"io/fs"
 	"net"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/engram-run/engram"
@@ -32,6 +33,12 @@ var migrations embed.FS
 type DB struct {
 	pool *pgxpool.Pool
 	url  string
+	// vector says whether memory_records has pgvector's column (see
+	// hasVectorColumn).
+	vector struct {
+		once sync.Once
+		ok   bool
+	}
 }
 
 var _ engram.Store = (*DB)(nil)
