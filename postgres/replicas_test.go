@@ -49,15 +49,6 @@ func userMessage(text string) *engram.Item {
 		Content: []engram.Content{{Type: engram.ContentInputText, Text: text}}, Tokens: 10}
 }
 
-func newTestProject(t *testing.T, db *DB) string {
-	t.Helper()
-	p := &engram.Project{ID: engram.NewID("proj"), Name: "p", CreatedAt: engram.Now()}
-	if err := db.CreateProject(context.Background(), p); err != nil {
-		t.Fatal(err)
-	}
-	return p.ID
-}
-
 func newTestConversation(t *testing.T, db *DB, pid string) *engram.Conversation {
 	t.Helper()
 	c := &engram.Conversation{ID: engram.NewID("conv"), ProjectID: pid}
