@@ -10,6 +10,7 @@ import (
 	"github.com/engram-run/engram"
 	"github.com/engram-run/engram/internal/pgtest"
 	"github.com/engram-run/engram/storetest"
+	"github.com/jackc/pgx/v5"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -203,5 +204,49 @@ func TestNulInRequestText(t *testing.T) {
 	_, err := db.GetConversation(ctx, "proj_x", "conv_\x00")
 	if code := engram.ErrorCode(err); code != engram.EInvalid {
 		t.Fatalf("err = %v (%s), want %s", err, code, engram.EInvalid)
+	}
+}
+
+// TestTimeoutsAndLostConnections: a statement past the URL's
+// statement_timeout, and a transaction whose connection the server killed,
+// are unavailable (503, try again), never an internal error; the pool
+// serves the next request on a fresh connection.
+func TestTimeoutsAndLostConnections(t *testing.T) {
+	ctx := context.Background()
+	u := pgtest.Database(t)
+	db, err := Open(ctx, u+"&statement_timeout=100ms&pool_max_conns=2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	err = db.tx(ctx, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, "SELECT pg_sleep(2)")
+		return err
+	})
+	if engram.ErrorCode(err) != engram.EUnavailable {
+		t.Fatalf("statement past statement_timeout: %v (code %q), want unavailable", err, engram.ErrorCode(err))
+	}
+
+	// Kill this store's connections from outside, mid-transaction.
+	err = db.tx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SELECT 1"); err != nil {
+			return err
+		}
+		killer, err := pgx.Connect(ctx, u)
+		if err != nil {
+			return err
+		}
+		defer killer.Close(ctx)
+		if _, err := killer.Exec(ctx, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, "SELECT 1")
+		return err
+	})
+	if engram.ErrorCode(err) != engram.EUnavailable {
+		t.Fatalf("transaction on a killed connection: %v (code %q), want unavailable", err, engram.ErrorCode(err))
+	}
+	if _, err := db.ListProjects(ctx); err != nil {
+		t.Fatalf("the pool did not recover: %v", err)
 	}
 }
