@@ -186,6 +186,10 @@ func mapErr(err error) error {
 		switch {
 		case pe.Code == "23505":
 			return engram.Errorf(engram.EConflict, "already exists: %s", pe.Detail)
+		case pe.Code == "22021":
+			// A NUL (or invalid UTF-8) in a request's text, which SQLite
+			// stores and PostgreSQL refuses: the request's fault, not ours.
+			return engram.Errorf(engram.EInvalid, "The request holds a character that cannot be stored (NUL or invalid UTF-8).")
 		case pe.Code == "57014":
 			return engram.Errorf(engram.EUnavailable, "The database did not answer in time; try again.")
 		case strings.HasPrefix(pe.Code, "08"), strings.HasPrefix(pe.Code, "57P"), pe.Code == "53300":

@@ -87,9 +87,10 @@ func (db *DB) ForkConversation(ctx context.Context, c *engram.Conversation) erro
 	}
 	meta, _ := json.Marshal(c.Metadata)
 	return db.tx(ctx, func(tx pgx.Tx) error {
-		// The parent is locked (FOR SHARE) so that no deletion of one of
-		// its items changes its token count while the fork's is computed
-		// from it.
+		// The parent (and the ancestor whose log the fork point lies in)
+		// is locked FOR SHARE: a deletion of one of its items, which locks
+		// it first, then runs wholly before the fork is made or wholly
+		// after, when it finds the fork among those sharing the item.
 		parent, err := scanConversation(tx.QueryRow(ctx, `SELECT `+convColumns+` FROM conversations WHERE project_id = $1 AND id = $2 AND deleted = 0 FOR SHARE`, c.ProjectID, c.ForkOf))
 		if errors.Is(err, pgx.ErrNoRows) {
 			return notFound("conversation", c.ForkOf)
@@ -106,7 +107,7 @@ func (db *DB) ForkConversation(ctx context.Context, c *engram.Conversation) erro
 		// the items after the fork point, which are few.
 		owner := parent
 		for owner.ForkOf != "" && c.ForkSeq < owner.ForkSeq {
-			if owner, err = scanConversation(tx.QueryRow(ctx, `SELECT `+convColumns+` FROM conversations WHERE project_id = $1 AND id = $2`, c.ProjectID, owner.ForkOf)); err != nil {
+			if owner, err = scanConversation(tx.QueryRow(ctx, `SELECT `+convColumns+` FROM conversations WHERE project_id = $1 AND id = $2 FOR SHARE`, c.ProjectID, owner.ForkOf)); err != nil {
 				return err
 			}
 		}
@@ -372,6 +373,12 @@ func (db *DB) ListItems(ctx context.Context, projectID, conversationID string, p
 // its conversation and of every fork sharing it.
 func (db *DB) DeleteItem(ctx context.Context, projectID, conversationID, itemID string) error {
 	return db.tx(ctx, func(tx pgx.Tx) error {
+		// The conversation is locked first, as every writer of it does
+		// (see lockConversation), and so that a fork being made from it
+		// waits or is waited for (see ForkConversation).
+		if _, err := lockConversation(ctx, tx, projectID, conversationID); err != nil {
+			return err
+		}
 		var tokens, seq int64
 		err := tx.QueryRow(ctx, `UPDATE items SET deleted = 1, search_text = '' WHERE id = $1 AND conversation_id = $2 AND project_id = $3 AND deleted = 0`+liveConversation+` RETURNING tokens, seq`,
 			itemID, conversationID, projectID).Scan(&tokens, &seq)
@@ -398,27 +405,25 @@ func (db *DB) DeleteItem(ctx context.Context, projectID, conversationID, itemID 
 	})
 }
 
-// RecentItems implements engram.Store.
+// RecentItems implements engram.Store. Two round trips in the common
+// case: one finds the fork chain and the newest compaction item of each
+// of its logs, one reads the window.
 func (db *DB) RecentItems(ctx context.Context, projectID, conversationID string, upTo int64, maxItems, maxTokens int) ([]*engram.Item, error) {
 	chain, avg, err := db.forkChain(ctx, projectID, conversationID, upTo)
 	if err != nil {
 		return nil, err
 	}
 	// The newest compaction item stands for everything it covers: the
-	// window is that item and what came after what it covers. The partial
-	// index items_compactions finds it without reading the log.
+	// window is that item and what came after what it covers.
 	var compaction *engram.Item
 	var lower int64 // read items above this seq
 	for _, seg := range chain {
-		it, err := scanItem(db.pool.QueryRow(ctx, `SELECT `+itemColumns+` FROM items WHERE conversation_id = $1 AND seq <= $2 AND type = 'compaction' AND deleted = 0 ORDER BY seq DESC LIMIT 1`, seg.convID, seg.upper))
-		if errors.Is(err, pgx.ErrNoRows) {
+		if seg.compaction == nil {
 			continue
-		} else if err != nil {
-			return nil, mapErr(err)
 		}
-		compaction, lower = it, it.CompactedThrough
+		compaction, lower = seg.compaction, seg.compaction.CompactedThrough
 		if lower == 0 {
-			lower = it.Seq - 1
+			lower = compaction.Seq - 1
 		}
 		break
 	}
@@ -445,42 +450,72 @@ func (db *DB) RecentItems(ctx context.Context, projectID, conversationID string,
 	return w.newestFirst, nil
 }
 
-// segment is one conversation of a fork chain and the highest seq of it
-// the chain reads.
+// segment is one conversation of a fork chain, the highest seq of it the
+// chain reads, and its newest compaction item at or below that seq.
 type segment struct {
-	convID string
-	upper  int64
+	convID     string
+	upper      int64
+	compaction *engram.Item
 }
 
 // forkChain returns the logs a conversation's history lies in, itself
 // first, then each parent below its fork point, and the average tokens of
 // an item of the conversation (to guess how many items a token budget
-// holds). A deleted parent still lends its history to its forks.
+// holds). A deleted parent still lends its history to its forks. One
+// statement walks the chain and looks up each log's newest compaction item
+// in the partial index items_compactions, reading no other item.
 func (db *DB) forkChain(ctx context.Context, projectID, conversationID string, upTo int64) ([]segment, int, error) {
-	var forkOf string
-	var forkSeq, lastSeq, tokens int64
-	err := db.pool.QueryRow(ctx, `SELECT fork_of, fork_seq, last_seq, tokens FROM conversations WHERE project_id = $1 AND id = $2 AND deleted = 0`,
-		projectID, conversationID).Scan(&forkOf, &forkSeq, &lastSeq, &tokens)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, 0, notFound("conversation", conversationID)
-	} else if err != nil {
-		return nil, 0, mapErr(err)
-	}
-	avg := 0
-	if lastSeq > 0 && tokens > 0 {
-		avg = int(tokens / lastSeq)
-	}
 	upper := int64(math.MaxInt64)
 	if upTo > 0 {
 		upper = upTo
 	}
-	chain := []segment{{conversationID, upper}}
-	for forkOf != "" {
-		upper = min(upper, forkSeq)
-		chain = append(chain, segment{forkOf, upper})
-		if err := db.pool.QueryRow(ctx, `SELECT fork_of, fork_seq FROM conversations WHERE project_id = $1 AND id = $2`, projectID, forkOf).Scan(&forkOf, &forkSeq); err != nil {
+	rows, err := db.pool.Query(ctx, `WITH RECURSIVE chain(id, fork_of, fork_seq, upper, last_seq, tokens, depth) AS (
+			SELECT id, fork_of, fork_seq, $3::bigint, last_seq, tokens, 0 FROM conversations WHERE project_id = $1 AND id = $2 AND deleted = 0
+			UNION ALL
+			SELECT c.id, c.fork_of, c.fork_seq, LEAST(chain.upper, chain.fork_seq), 0::bigint, 0::bigint, chain.depth + 1
+			FROM chain JOIN conversations c ON c.id = chain.fork_of AND c.project_id = $1
+			WHERE chain.fork_of != ''
+		)
+		SELECT chain.id, chain.upper, chain.last_seq, chain.tokens, k.body, k.conversation_id, k.seq, k.response_id, k.origin, k.tokens, k.created_at
+		FROM chain LEFT JOIN LATERAL (
+			SELECT `+itemColumns+` FROM items WHERE conversation_id = chain.id AND seq <= chain.upper AND type = 'compaction' AND deleted = 0
+			ORDER BY seq DESC LIMIT 1
+		) k ON true
+		ORDER BY chain.depth`, projectID, conversationID, upper)
+	if err != nil {
+		return nil, 0, mapErr(err)
+	}
+	defer rows.Close()
+	var chain []segment
+	avg := 0
+	for rows.Next() {
+		var seg segment
+		var lastSeq, tokens int64
+		var body []byte
+		var k struct {
+			convID, responseID, origin *string
+			seq, tokens, createdAt     *int64
+		}
+		if err := rows.Scan(&seg.convID, &seg.upper, &lastSeq, &tokens, &body, &k.convID, &k.seq, &k.responseID, &k.origin, &k.tokens, &k.createdAt); err != nil {
 			return nil, 0, mapErr(err)
 		}
+		if body != nil {
+			it := &engram.Item{ConversationID: *k.convID, Seq: *k.seq, ResponseID: *k.responseID, Origin: *k.origin, Tokens: int(*k.tokens), CreatedAt: *k.createdAt}
+			if err := json.Unmarshal(body, it); err != nil {
+				return nil, 0, err
+			}
+			seg.compaction = it
+		}
+		if len(chain) == 0 && lastSeq > 0 && tokens > 0 {
+			avg = int(tokens / lastSeq)
+		}
+		chain = append(chain, seg)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, mapErr(err)
+	}
+	if len(chain) == 0 {
+		return nil, 0, notFound("conversation", conversationID)
 	}
 	return chain, avg, nil
 }

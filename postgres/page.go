@@ -68,6 +68,9 @@ func pageQuery(q string, p *params, o listOrder, page engram.Page) (_ string, ba
 		later, earlier = earlier, later
 	}
 	bound := func(op, id string) {
+		// A cursor comes from a request's query: one PostgreSQL cannot
+		// take as text (a NUL) names no row, as an unknown cursor.
+		id = pgText(id)
 		fallback := minInt64 // an unknown cursor lets every row through
 		if op == "<" {
 			fallback = maxInt64
