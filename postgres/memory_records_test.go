@@ -60,7 +60,7 @@ func (c *recordCorpus) query() []string {
 	return q
 }
 
-func newTestProject(t testing.TB, db *DB) string {
+func newMemoryProject(t testing.TB, db *DB) string {
 	t.Helper()
 	p := &engram.Project{ID: engram.NewID("proj"), Name: "p", CreatedAt: engram.Now()}
 	if err := db.CreateProject(context.Background(), p); err != nil {
@@ -174,7 +174,7 @@ func TestSearchRecordsExact(t *testing.T) {
 	ctx := context.Background()
 	db := openTemp(t)
 	defer db.Close()
-	pid := newTestProject(t, db)
+	pid := newMemoryProject(t, db)
 	c := newRecordCorpus(400)
 	scope := engram.MemoryScope{ProjectID: pid, AgentID: "agent_keeper", User: "ada"}
 	loadRecords(t, db, c, engram.MemoryScope{ProjectID: pid, AgentID: "agent_keeper", User: "bob"}, 1500)
@@ -234,7 +234,7 @@ func TestCommonTerms(t *testing.T) {
 	ctx := context.Background()
 	db := openTemp(t)
 	defer db.Close()
-	pid := newTestProject(t, db)
+	pid := newMemoryProject(t, db)
 	scope := engram.MemoryScope{ProjectID: pid, AgentID: "agent_keeper", User: "ada"}
 	c := newRecordCorpus(50)
 	c.vocab[0] = "hipoporu"
@@ -318,7 +318,7 @@ func TestReindex(t *testing.T) {
 	ctx := context.Background()
 	db := openTemp(t)
 	defer db.Close()
-	pid := newTestProject(t, db)
+	pid := newMemoryProject(t, db)
 	scope := engram.MemoryScope{ProjectID: pid, AgentID: "agent_keeper", User: "ada"}
 	other := engram.MemoryScope{ProjectID: pid, AgentID: "agent_keeper", User: "bob"}
 	var recs []*engram.MemoryRecord
@@ -446,7 +446,7 @@ func TestConcurrentWrites(t *testing.T) {
 	ctx := context.Background()
 	db := openTemp(t)
 	defer db.Close()
-	pid := newTestProject(t, db)
+	pid := newMemoryProject(t, db)
 	scope := engram.MemoryScope{ProjectID: pid, AgentID: "agent_keeper", User: "ada"}
 	old := &engram.MemoryRecord{ProjectID: pid, AgentID: scope.AgentID, User: scope.User, Kind: engram.RecordFact, Text: "three hives"}
 	if err := db.CreateRecord(ctx, old); err != nil {
@@ -531,7 +531,7 @@ func BenchmarkSearchRecords100k(b *testing.B) {
 	corpus := newRecordCorpus(20000)
 	var scopes []engram.MemoryScope
 	for i := range 2 {
-		pid := newTestProject(b, db)
+		pid := newMemoryProject(b, db)
 		for _, agent := range []string{"agent_keeper", "agent_other"} {
 			for u := range 25 {
 				if i == 0 && agent == "agent_keeper" && u == 0 {
