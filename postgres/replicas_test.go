@@ -67,7 +67,7 @@ func TestReplicasClaimEachRunOnce(t *testing.T) {
 	ctx := context.Background()
 	replicas := openReplicas(t, 4)
 	const conversations, workersPerReplica = 24, 3
-	pid := newTestProject(t, replicas[0])
+	pid := newMemoryProject(t, replicas[0])
 	type pair struct{ first, queued *engram.Response }
 	pairs := make([]pair, conversations)
 	convOf := map[string]string{}
@@ -173,7 +173,7 @@ func TestReplicasClaimEachRunOnce(t *testing.T) {
 func TestReplicasStartOneRunPerConversation(t *testing.T) {
 	ctx := context.Background()
 	replicas := openReplicas(t, 4)
-	pid := newTestProject(t, replicas[0])
+	pid := newMemoryProject(t, replicas[0])
 	const perReplica = 4
 	for _, policy := range []string{engram.ConcurrencyReject, engram.ConcurrencyEnqueue} {
 		for round := range 5 {
@@ -232,7 +232,7 @@ func TestReplicasStartOneRunPerConversation(t *testing.T) {
 func TestReplicasAppendGapless(t *testing.T) {
 	ctx := context.Background()
 	replicas := openReplicas(t, 4)
-	pid := newTestProject(t, replicas[0])
+	pid := newMemoryProject(t, replicas[0])
 	c := newTestConversation(t, replicas[0], pid)
 	const writersPerReplica, appends, batch = 3, 20, 3
 	var wg sync.WaitGroup
