@@ -15,9 +15,17 @@ import (
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
-// openTemp opens a store on a new, empty database of the test server.
+// openTemp opens a store on a new, empty database of the test server,
+// copied from one migrated once.
 func openTemp(t testing.TB) *DB {
-	db, err := Open(context.Background(), pgtest.Database(t))
+	template := pgtest.Template(t, func(url string) error {
+		db, err := Open(context.Background(), url)
+		if err != nil {
+			return err
+		}
+		return db.Close()
+	})
+	db, err := Open(context.Background(), pgtest.DatabaseFrom(t, template))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -52,6 +52,9 @@ func Server(t testing.TB) string {
 // Stop stops the private server, if this binary started one. TestMain
 // calls it after m.Run.
 func Stop() {
+	if dropTemplate != nil {
+		dropTemplate()
+	}
 	if stop != nil {
 		stop()
 	}
@@ -70,6 +73,14 @@ func Main(m interface{ Run() int }) {
 // tests (and their LISTEN/NOTIFY channels) never meet.
 func Database(t testing.TB) string {
 	t.Helper()
+	return DatabaseFrom(t, "template0")
+}
+
+// DatabaseFrom is Database copied from the database template (which no one
+// may be connected to): a schema migrated once is cheaper to copy than to
+// migrate for every test.
+func DatabaseFrom(t testing.TB, template string) string {
+	t.Helper()
 	base := Server(t)
 	name := "engram_test_" + randomHex(6)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -79,7 +90,7 @@ func Database(t testing.TB) string {
 		t.Fatalf("connect to the test server: %v", err)
 	}
 	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name+" TEMPLATE template0"); err != nil {
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name+" TEMPLATE "+pgx.Identifier{template}.Sanitize()); err != nil {
 		t.Fatalf("create test database: %v", err)
 	}
 	t.Cleanup(func() {
@@ -102,6 +113,53 @@ func Database(t testing.TB) string {
 	u.Path = "/" + name
 	return u.String()
 }
+
+// Template makes, once per test binary, a database prepared by setup (given
+// its URL), to copy with DatabaseFrom; it is dropped by Stop.
+func Template(t testing.TB, setup func(url string) error) string {
+	t.Helper()
+	templateOnce.Do(func() {
+		base := Server(t)
+		name := "engram_template_" + randomHex(6)
+		ctx := context.Background()
+		conn, err := pgx.Connect(ctx, base)
+		if err != nil {
+			templateErr = err
+			return
+		}
+		defer conn.Close(ctx)
+		if _, templateErr = conn.Exec(ctx, "CREATE DATABASE "+name+" TEMPLATE template0"); templateErr != nil {
+			return
+		}
+		u, err := url.Parse(base)
+		if err != nil {
+			templateErr = err
+			return
+		}
+		u.Path = "/" + name
+		if templateErr = setup(u.String()); templateErr != nil {
+			return
+		}
+		templateName = name
+		dropTemplate = func() {
+			if conn, err := pgx.Connect(ctx, base); err == nil {
+				conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+				conn.Close(ctx)
+			}
+		}
+	})
+	if templateErr != nil {
+		t.Fatalf("template database: %v", templateErr)
+	}
+	return templateName
+}
+
+var (
+	templateOnce sync.Once
+	templateName string
+	templateErr  error
+	dropTemplate func()
+)
 
 func randomHex(n int) string {
 	b := make([]byte, n)
