@@ -229,3 +229,63 @@ func TestStreamAcrossReplicas(t *testing.T) {
 	}
 	t.Logf("run on replica-%d followed from replica-%d (killed after %d events) and replica-%d: %d events in order, %d deltas", owner, follower, 3, third, len(got), deltas)
 }
+
+// TestSchedulesFireOnceAcrossReplicas makes schedules due while three
+// replicas' schedulers look for them: each fires exactly once.
+func TestSchedulesFireOnceAcrossReplicas(t *testing.T) {
+	const schedules = 12
+	dbURL := pgtest.Database(t)
+	const key = "sk-engram-schedule-replica-key1"
+	nodes := startReplicas(t, 3, dbURL, key)
+	api := &testServer{URL: nodes[0].url, AdminKey: key}
+	if code := api.call(t, "POST", "/v1/agents", `{"name":"clock","model":"scripted/echo"}`, nil); code != 200 {
+		t.Fatalf("create agent: %d", code)
+	}
+	for i := range schedules {
+		body := fmt.Sprintf(`{"agent":"clock","cron":"0 9 1 1 *","timezone":"UTC","input":"tick %d"}`, i)
+		if code := api.call(t, "POST", "/v1/schedules", body, nil); code != 200 {
+			t.Fatalf("create schedule: %d", code)
+		}
+	}
+	// Make every schedule due now (its cron would next fire in January).
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	now := time.Now().Unix()
+	if _, err := conn.Exec(ctx, `UPDATE schedules SET next_fire_at = $1`, now); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var fired int
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM schedules WHERE last_fire_at >= $1 AND last_response_id <> ''`, now).Scan(&fired); err != nil {
+			t.Fatal(err)
+		}
+		if fired == schedules {
+			break
+		}
+		if time.Now().After(deadline) {
+			rows, _ := conn.Query(ctx, `SELECT id, next_fire_at, last_fire_at, last_response_id, last_error FROM schedules`)
+			table, _ := pgx.CollectRows(rows, func(r pgx.CollectableRow) (string, error) {
+				var id, resp, msg string
+				var next, last int64
+				err := r.Scan(&id, &next, &last, &resp, &msg)
+				return fmt.Sprintf("%s next=%d last=%d resp=%q err=%q", id, next, last, resp, msg), err
+			})
+			t.Fatalf("%d of %d schedules fired (due at %d):\n%s\n%s", fired, schedules, now, strings.Join(table, "\n"), nodes[0].logs.String()+nodes[1].logs.String()+nodes[2].logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(2 * time.Second) // time for a duplicate fire to show
+	var responses, distinct int
+	if err := conn.QueryRow(ctx, `SELECT count(*), count(DISTINCT conversation_id) FROM responses`).Scan(&responses, &distinct); err != nil {
+		t.Fatal(err)
+	}
+	if responses != schedules {
+		t.Errorf("%d responses started for %d schedules due once", responses, schedules)
+	}
+	t.Logf("%d schedules due at once on 3 replicas: %d responses started", schedules, responses)
+}
