@@ -127,6 +127,14 @@ func openApp(ctx context.Context, e *invocation, dir string, logger *slog.Logger
 		rt.LeaseDuration = d
 		rt.PollInterval = min(rt.PollInterval, d/3)
 	}
+	if v := e.getenv("ENGRAM_RETENTION_INTERVAL"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			store.Close()
+			return nil, fmt.Errorf("ENGRAM_RETENTION_INTERVAL %q: want a duration such as 1h (0 turns purging off)", v)
+		}
+		rt.RetentionInterval = d
+	}
 	// Runs outlive the request that started them: the pool's context is
 	// the process's, ended by Close.
 	if err := rt.Start(context.WithoutCancel(ctx)); err != nil {
