@@ -19,8 +19,13 @@ import (
 
 // Config says what to measure against which server.
 type Config struct {
-	BaseURL string // http://host:port, without /v1
-	APIKey  string
+	// BaseURLs are the servers (http://host:port, without /v1): one, or
+	// replicas sharing a store. Each conversation's turns go to them in
+	// turn, since any replica serves any conversation.
+	BaseURLs []string
+	APIKey   string
+	// Store names the store in the report, e.g. "SQLite" or "PostgreSQL".
+	Store string
 	// Model answers instantly; the default is the scripted echo model.
 	Model string
 	// Turns is how long the grown conversations get (default 1,000).
@@ -45,7 +50,10 @@ type Result struct {
 	P50AtN, P99AtN       time.Duration
 	Turns                int
 	TurnsPerSecond       float64
+	P50Loaded, P99Loaded time.Duration // per turn in the throughput phase
 	Concurrency          int
+	Replicas             int
+	Store                string
 	DiskBytesPerTurn     float64
 	RawTextBytesPerTurn  float64
 	ResidentBytes        int64
@@ -56,7 +64,7 @@ type Result struct {
 func Run(ctx context.Context, cfg Config, log io.Writer) (*Result, error) {
 	setDefaults(&cfg)
 	c := &client{cfg: cfg, http: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: cfg.Concurrency * 2}}}
-	res := &Result{Turns: cfg.Turns, Concurrency: cfg.Concurrency}
+	res := &Result{Turns: cfg.Turns, Concurrency: cfg.Concurrency, Replicas: len(cfg.BaseURLs), Store: cfg.Store}
 
 	// Phase 1: grow conversations, sampling turns around 10 and around N.
 	var early, late []time.Duration
@@ -69,7 +77,7 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (*Result, error) {
 		}
 		for turn := 1; turn <= cfg.Turns+10; turn++ {
 			msg := message(cfg.MessageBytes, g, turn)
-			took, answer, err := c.turn(ctx, conv, msg)
+			took, answer, err := c.turn(ctx, c.server(g+turn), conv, msg)
 			if err != nil {
 				return nil, fmt.Errorf("conversation %d turn %d: %w", g, turn, err)
 			}
@@ -93,6 +101,8 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (*Result, error) {
 
 	// Phase 2: many conversations at once.
 	var total atomic.Int64
+	var loadedMu sync.Mutex
+	var loaded []time.Duration
 	var firstErr error
 	var errOnce sync.Once
 	deadline := time.Now().Add(cfg.Duration)
@@ -103,12 +113,18 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (*Result, error) {
 		go func(w int) {
 			defer wg.Done()
 			conv, err := c.newConversation(ctx)
+			var took []time.Duration
 			for turn := 1; err == nil && time.Now().Before(deadline); turn++ {
-				_, _, err = c.turn(ctx, conv, message(cfg.MessageBytes, w, turn))
+				var d time.Duration
+				d, _, err = c.turn(ctx, c.server(w+turn), conv, message(cfg.MessageBytes, w, turn))
 				if err == nil {
 					total.Add(1)
+					took = append(took, d)
 				}
 			}
+			loadedMu.Lock()
+			loaded = append(loaded, took...)
+			loadedMu.Unlock()
 			if err != nil {
 				errOnce.Do(func() { firstErr = err })
 			}
@@ -120,6 +136,7 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (*Result, error) {
 	}
 	res.ThroughputTurnsTotal = total.Load()
 	res.TurnsPerSecond = float64(total.Load()) / time.Since(start).Seconds()
+	res.P50Loaded, res.P99Loaded = percentile(loaded, 50), percentile(loaded, 99)
 	res.ResidentBytes = residentBytes()
 	return res, nil
 }
@@ -143,6 +160,9 @@ func setDefaults(cfg *Config) {
 	if cfg.MessageBytes <= 0 {
 		cfg.MessageBytes = 400
 	}
+	if cfg.Store == "" {
+		cfg.Store = "SQLite"
+	}
 }
 
 func diskSize(cfg Config) int64 {
@@ -162,7 +182,11 @@ func (r *Result) Print(w io.Writer) {
 		return "MISSED"
 	}
 	ratio := float64(r.P50AtN) / float64(max(r.P50At10, 1))
-	fmt.Fprintf(w, "Engram runtime cost per turn (instant scripted model, over loopback HTTP, SQLite)\n\n")
+	replicas := ""
+	if r.Replicas > 1 {
+		replicas = fmt.Sprintf(", %d replicas", r.Replicas)
+	}
+	fmt.Fprintf(w, "Engram runtime cost per turn (instant scripted model, over loopback HTTP, %s%s)\n\n", r.Store, replicas)
 	fmt.Fprintf(w, "  %-38s %12s %12s   %s\n", "figure", "value", "target", "")
 	fmt.Fprintf(w, "  %-38s %12s %12s   %s\n", "p50 per turn at turn 10", ms(r.P50At10), "<= 1 ms", ok(r.P50At10 <= time.Millisecond))
 	fmt.Fprintf(w, "  %-38s %12s %12s\n", "p99 per turn at turn 10", ms(r.P99At10), "")
@@ -170,6 +194,8 @@ func (r *Result) Print(w io.Writer) {
 	fmt.Fprintf(w, "  %-38s %12s %12s\n", fmt.Sprintf("p99 per turn at turn %d", r.Turns), ms(r.P99AtN), "")
 	fmt.Fprintf(w, "  %-38s %11.2fx %12s   %s\n", fmt.Sprintf("turn %d p50 / turn 10 p50", r.Turns), ratio, "<= 1.2x", ok(ratio <= 1.2))
 	fmt.Fprintf(w, "  %-38s %12.0f %12s   %s\n", fmt.Sprintf("turns/s, %d conversations at once", r.Concurrency), r.TurnsPerSecond, ">= 3000", ok(r.TurnsPerSecond >= 3000))
+	fmt.Fprintf(w, "  %-38s %12s %12s\n", "p50 per turn at that load", ms(r.P50Loaded), "")
+	fmt.Fprintf(w, "  %-38s %12s %12s\n", "p99 per turn at that load", ms(r.P99Loaded), "")
 	if r.DiskBytesPerTurn > 0 {
 		x := r.DiskBytesPerTurn / r.RawTextBytesPerTurn
 		fmt.Fprintf(w, "  %-38s %12.0f %12s\n", "bytes on disk per turn", r.DiskBytesPerTurn, "")
@@ -225,9 +251,12 @@ type client struct {
 	http *http.Client
 }
 
-func (c *client) post(ctx context.Context, path string, body any, out any) error {
+// server picks the replica for the nth request of a conversation.
+func (c *client) server(n int) string { return c.cfg.BaseURLs[n%len(c.cfg.BaseURLs)] }
+
+func (c *client) post(ctx context.Context, base, path string, body any, out any) error {
 	data, _ := json.Marshal(body)
-	req, err := http.NewRequestWithContext(ctx, "POST", c.cfg.BaseURL+path, bytes.NewReader(data))
+	req, err := http.NewRequestWithContext(ctx, "POST", base+path, bytes.NewReader(data))
 	if err != nil {
 		return err
 	}
@@ -252,12 +281,12 @@ func (c *client) newConversation(ctx context.Context) (string, error) {
 	var conv struct {
 		ID string `json:"id"`
 	}
-	err := c.post(ctx, "/v1/conversations", map[string]any{"metadata": map[string]string{"bench": "true"}}, &conv)
+	err := c.post(ctx, c.server(0), "/v1/conversations", map[string]any{"metadata": map[string]string{"bench": "true"}}, &conv)
 	return conv.ID, err
 }
 
 // turn runs one response and returns how long it took and the answer.
-func (c *client) turn(ctx context.Context, conv, msg string) (time.Duration, string, error) {
+func (c *client) turn(ctx context.Context, base, conv, msg string) (time.Duration, string, error) {
 	var r struct {
 		Status string `json:"status"`
 		Output []struct {
@@ -270,7 +299,7 @@ func (c *client) turn(ctx context.Context, conv, msg string) (time.Duration, str
 	// truncation auto: a conversation this long outgrows the scripted
 	// model's window, and a client keeping it going opts in to dropping
 	// the oldest turns (OpenAI's default, disabled, would refuse it).
-	err := c.post(ctx, "/v1/responses", map[string]any{"model": c.cfg.Model, "input": msg, "conversation": conv, "truncation": "auto"}, &r)
+	err := c.post(ctx, base, "/v1/responses", map[string]any{"model": c.cfg.Model, "input": msg, "conversation": conv, "truncation": "auto"}, &r)
 	took := time.Since(start)
 	if err != nil {
 		return 0, "", err

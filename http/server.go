@@ -322,6 +322,11 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		return // the caller went away
 	}
 	status, _ := statusOf(engram.ErrorCode(err))
+	if status == http.StatusServiceUnavailable && w.Header().Get("Retry-After") == "" {
+		// Unavailable is passing (the database restarting, a replica
+		// draining): the official clients retry a 503, sooner with this.
+		w.Header().Set("Retry-After", "1")
+	}
 	writeJSON(w, status, openai.ErrorBody{Error: s.errorObject(r, err)})
 }
 

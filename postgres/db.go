@@ -14,6 +14,7 @@ import (
 	"io/fs"
 	"net"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/engram-run/engram"
@@ -32,6 +33,12 @@ var migrations embed.FS
 type DB struct {
 	pool *pgxpool.Pool
 	url  string
+	// vector says whether memory_records has pgvector's column (see
+	// hasVectorColumn).
+	vector struct {
+		once sync.Once
+		ok   bool
+	}
 }
 
 var _ engram.Store = (*DB)(nil)
@@ -179,6 +186,10 @@ func mapErr(err error) error {
 		switch {
 		case pe.Code == "23505":
 			return engram.Errorf(engram.EConflict, "already exists: %s", pe.Detail)
+		case pe.Code == "22021":
+			// A NUL (or invalid UTF-8) in a request's text, which SQLite
+			// stores and PostgreSQL refuses: the request's fault, not ours.
+			return engram.Errorf(engram.EInvalid, "The request holds a character that cannot be stored (NUL or invalid UTF-8).")
 		case pe.Code == "57014":
 			return engram.Errorf(engram.EUnavailable, "The database did not answer in time; try again.")
 		case strings.HasPrefix(pe.Code, "08"), strings.HasPrefix(pe.Code, "57P"), pe.Code == "53300":
@@ -206,4 +217,11 @@ func pageLimit(p engram.Page) int {
 		return 20
 	}
 	return min(p.Limit, 1000)
+}
+
+// Size is the database's size on disk in bytes.
+func (db *DB) Size(ctx context.Context) (int64, error) {
+	var n int64
+	err := db.pool.QueryRow(ctx, "SELECT pg_database_size(current_database())").Scan(&n)
+	return n, mapErr(err)
 }

@@ -12,14 +12,23 @@ import (
 // middle of a model call still sees every delta: it reads the store, then
 // the broker's held events, then live ones, each from where the last left
 // off.
+//
+// With an event bus, clients on other nodes follow too: once one asks for a
+// run (bus.AskReplay), the broker republishes the run's held events on the
+// bus, then publishes its events as they come and nudges the followers at
+// each step boundary and when the run ends or pauses. Runs nobody follows
+// from elsewhere never touch the bus.
 type broker struct {
 	mu   sync.Mutex
 	runs map[string]*liveStream
+	bus  engram.EventBus // nil: single node
 }
 
 type liveStream struct {
-	held []engram.StoredEvent // emitted, not yet stored
-	subs map[chan engram.StoredEvent]struct{}
+	held    []engram.StoredEvent // emitted, not yet stored
+	subs    map[chan engram.StoredEvent]struct{}
+	running bool // the run executes here (it has published)
+	remote  bool // another node follows it: publish on the bus too
 }
 
 // subscriberBuffer is how far a client may fall behind before it is cut
@@ -27,6 +36,15 @@ type liveStream struct {
 const subscriberBuffer = 4096
 
 func newBroker() *broker { return &broker{runs: map[string]*liveStream{}} }
+
+// attach connects the broker to the nodes sharing the store and answers
+// their replay requests.
+func (b *broker) attach(bus engram.EventBus) {
+	b.mu.Lock()
+	b.bus = bus
+	b.mu.Unlock()
+	bus.OnReplayAsked(b.replay)
+}
 
 func (b *broker) stream(id string) *liveStream {
 	ls := b.runs[id]
@@ -41,7 +59,11 @@ func (b *broker) publish(id string, ev engram.StoredEvent) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	ls := b.stream(id)
+	ls.running = true
 	ls.held = append(ls.held, ev)
+	if ls.remote {
+		b.bus.Publish(id, ev)
+	}
 	for ch := range ls.subs {
 		select {
 		case ch <- ev:
@@ -49,6 +71,30 @@ func (b *broker) publish(id string, ev engram.StoredEvent) {
 			close(ch)
 			delete(ls.subs, ch)
 		}
+	}
+}
+
+// replay answers another node's request for a run's events: when the run
+// executes here, it republishes the held events after `after` and marks the
+// run followed. Under the broker's lock, so the replay and the live events
+// after it reach the bus in order.
+func (b *broker) replay(id string, after int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	ls := b.runs[id]
+	if ls == nil || !ls.running || b.bus == nil {
+		return // not executing here; its node (if any) answers
+	}
+	ls.remote = true
+	for _, ev := range ls.held {
+		if ev.Seq > after {
+			b.bus.Publish(id, ev)
+		}
+	}
+	if len(ls.held) == 0 || ls.held[0].Seq > after+1 {
+		// The follower lacks stored events it may have read before they
+		// were stored: have it read the store again.
+		b.bus.Nudge(id)
 	}
 }
 
@@ -65,6 +111,9 @@ func (b *broker) stored(id string, seq int64) {
 		n++
 	}
 	ls.held = append(ls.held[:0:0], ls.held[n:]...)
+	if ls.remote {
+		b.bus.Nudge(id)
+	}
 }
 
 // ended closes a run's stream in this process: it ended or paused, and
@@ -75,6 +124,9 @@ func (b *broker) ended(id string) {
 	if ls := b.runs[id]; ls != nil {
 		for ch := range ls.subs {
 			close(ch)
+		}
+		if ls.remote {
+			b.bus.Nudge(id)
 		}
 		delete(b.runs, id)
 	}
@@ -99,7 +151,7 @@ func (b *broker) subscribe(id string) ([]engram.StoredEvent, chan engram.StoredE
 				delete(ls.subs, ch)
 				close(ch)
 			}
-			if len(ls.subs) == 0 && len(ls.held) == 0 {
+			if len(ls.subs) == 0 && len(ls.held) == 0 && !ls.running {
 				delete(b.runs, id)
 			}
 		}

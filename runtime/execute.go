@@ -54,6 +54,10 @@ type run struct {
 
 	cancel atomic.Bool // asked to stop at the next step boundary
 	lost   atomic.Bool // the lease passed to another worker
+	// storeDown: a write of the run's state failed because the store was
+	// unreachable. The run is left as the store last has it, in progress
+	// under a lease that will pass, and resumes from its journal then.
+	storeDown atomic.Bool
 }
 
 // newRun prepares a run of r from its plan and journal.
@@ -147,10 +151,14 @@ func (x *run) saveStep(ctx context.Context, s *engram.Step) error {
 	return nil
 }
 
-// storeErr notes a refused write as the loss of the lease.
+// storeErr notes a refused write as the loss of the lease, and an
+// unreachable store as such.
 func (x *run) storeErr(err error) error {
-	if engram.ErrorCode(err) == engram.EConflict {
+	switch engram.ErrorCode(err) {
+	case engram.EConflict:
 		x.lost.Store(true)
+	case engram.EUnavailable:
+		x.storeDown.Store(true)
 	}
 	return err
 }

@@ -68,6 +68,10 @@ type Runtime struct {
 	RetentionInterval   time.Duration
 	RetentionBatch      int
 	RetentionMaxBatches int
+	// Bus carries stream events between the nodes sharing the store, so a
+	// client on one node follows a run on another live; nil: such a client
+	// follows it through the store, a poll at a time. Set before Start.
+	Bus engram.EventBus
 
 	windows *windowCache
 	broker  *broker

@@ -21,6 +21,9 @@ func (rt *Runtime) Start(ctx context.Context) error {
 	rt.mu.Lock()
 	rt.runCtx, rt.stopRuns = context.WithCancel(context.WithoutCancel(ctx))
 	rt.mu.Unlock()
+	if rt.Bus != nil {
+		rt.broker.attach(rt.Bus)
+	}
 	rt.workers.Add(1)
 	go func() {
 		defer rt.workers.Done()
@@ -170,6 +173,15 @@ func (rt *Runtime) execute(x *run, fresh bool) (*engram.Response, error) {
 		rt.broker.ended(x.r.ID)
 		return x.r, engram.Errorf(engram.EUnavailable, "the server is shutting down; response %s resumes when it starts again", x.r.ID)
 	}
+	if runErr != nil && x.storeDown.Load() {
+		// The database went away mid-run. Ending the run failed would be
+		// a second write that may not land either, and would throw away
+		// a run that can go on: it stays in progress as last stored, and
+		// a node claims it when its lease passes and resumes it from the
+		// journal.
+		rt.broker.ended(x.r.ID)
+		return x.r, engram.Errorf(engram.EUnavailable, "The database became unavailable during response %s; it resumes from its last step when the database is back. Retrieve it later with GET /v1/responses/%s.", x.r.ID, x.r.ID)
+	}
 	return x.finish(context.WithoutCancel(ctx), runErr)
 }
 
@@ -253,18 +265,39 @@ func (rt *Runtime) Approve(ctx context.Context, projectID, id string, a engram.A
 // Stream sends a response's stream events after seq `after` (-1: from the
 // start) until the run ends or stops for a person, or ctx ends: stored
 // events first, then events held in this process, then live ones. A run
-// executing on another node is followed through the store.
+// executing on another node is followed through the store, read every
+// PollInterval; with a bus, also live: its node replays the events it
+// holds and publishes the rest, and nudges when the store has more.
 func (rt *Runtime) Stream(ctx context.Context, projectID, id string, after int64, send func(engram.StoredEvent) error) error {
 	last := after
+	// early keeps events from the bus that came before ones preceding
+	// them (live events overtaking a replay, or a message lost): each is
+	// sent once the gap before it is filled.
+	early := map[int64]engram.StoredEvent{}
 	deliver := func(ev engram.StoredEvent) (done bool, err error) {
-		if ev.Seq <= last {
-			return false, nil
+		for ev.Seq > last {
+			last = ev.Seq
+			if err := send(ev); err != nil {
+				return true, err
+			}
+			if endsStream(ev.Type) {
+				return true, nil
+			}
+			next, ok := early[last+1]
+			if !ok {
+				break
+			}
+			delete(early, next.Seq)
+			ev = next
 		}
-		last = ev.Seq
-		if err := send(ev); err != nil {
-			return true, err
-		}
-		return endsStream(ev.Type), nil
+		return false, nil
+	}
+	var busEvents <-chan engram.StoredEvent
+	var catchUp <-chan struct{}
+	if rt.Bus != nil {
+		feed := rt.Bus.Subscribe(id)
+		defer feed.Close()
+		busEvents, catchUp = feed.Events, feed.CatchUp
 	}
 	for {
 		held, ch, unsubscribe := rt.broker.subscribe(id)
@@ -282,6 +315,11 @@ func (rt *Runtime) Stream(ctx context.Context, projectID, id string, after int64
 				}
 			}
 		}
+		for seq := range early {
+			if seq <= last {
+				delete(early, seq)
+			}
+		}
 		r, err := rt.Store.GetResponse(ctx, projectID, id)
 		if err != nil {
 			unsubscribe()
@@ -295,6 +333,11 @@ func (rt *Runtime) Stream(ctx context.Context, projectID, id string, after int64
 			}
 			unsubscribe()
 			continue
+		}
+		if _, here := rt.live.Load(id); !here && rt.Bus != nil {
+			// Whichever node executes it sends what it holds after
+			// what was read here, then the rest as it comes.
+			rt.Bus.AskReplay(id, last)
 		}
 		tick := time.NewTicker(rt.PollInterval)
 	live:
@@ -316,6 +359,20 @@ func (rt *Runtime) Stream(ctx context.Context, projectID, id string, after int64
 					unsubscribe()
 					return err
 				}
+			case ev := <-busEvents:
+				if ev.Seq > last+1 {
+					if len(early) < subscriberBuffer {
+						early[ev.Seq] = ev
+					}
+					continue
+				}
+				if done, err = deliver(ev); done || err != nil {
+					tick.Stop()
+					unsubscribe()
+					return err
+				}
+			case <-catchUp:
+				break live
 			case <-tick.C:
 				if _, ok := rt.live.Load(id); !ok {
 					break live // not executing here: follow it through the store

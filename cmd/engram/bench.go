@@ -8,12 +8,18 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"strings"
 	"time"
 
+	"github.com/engram-run/engram"
 	"github.com/engram-run/engram/bench"
+	"github.com/engram-run/engram/postgres"
+	"github.com/engram-run/engram/sqlite"
+	"github.com/jackc/pgx/v5"
 )
 
 func runBench(ctx context.Context, e *invocation, args []string) error {
@@ -27,15 +33,19 @@ func runBench(ctx context.Context, e *invocation, args []string) error {
 	fs.IntVar(&cfg.MessageBytes, "message-bytes", 400, "size of each user message")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	keep := fs.String("data", "", "run on this new data directory and keep it for inspection (default: a temporary one, removed after)")
+	dbURL := fs.String("database-url", "", "run on PostgreSQL: a server URL (postgres://…); the bench creates a database of its own there and drops it after")
+	replicas := fs.Int("replicas", 1, "servers sharing the store (PostgreSQL only); turns go to them in turn")
 	fs.Usage = func() {
 		fmt.Fprint(e.stderr, `Usage: engram bench [flags]
 
 Measures Engram's own cost per turn: it starts a server on a fresh SQLite
-store in a temporary directory, on 127.0.0.1, with the scripted model (which
-answers instantly, so every millisecond measured is Engram's), and drives it
-over HTTP as a client would. It reports p50/p99 per turn at turn 10 and at
-turn -turns of one conversation, turns/s with -concurrency conversations at
-once, bytes on disk per turn against the raw text, and resident memory.
+store in a temporary directory (or on a fresh PostgreSQL database with
+-database-url, and -replicas servers sharing it), on 127.0.0.1, with the
+scripted model (which answers instantly, so every millisecond measured is
+Engram's), and drives it over HTTP as a client would. It reports p50/p99 per
+turn at turn 10 and at turn -turns of one conversation, turns/s and p50/p99
+with -concurrency conversations at once, bytes on disk per turn against the
+raw text, and resident memory.
 
 Flags:
 `)
@@ -59,31 +69,59 @@ Flags:
 		return fmt.Errorf("-data %s is not empty: the bench needs a fresh store", dir)
 	}
 
-	const key = "sk-engram-bench-admin-key"
-	benchEnv := &invocation{getenv: func(k string) string {
-		if k == "ENGRAM_ADMIN_KEY" {
-			return key
+	if *replicas < 1 || *replicas > 1 && *dbURL == "" {
+		return fmt.Errorf("-replicas %d: several replicas need -database-url (PostgreSQL)", *replicas)
+	}
+	sc := storeConfig{dir: dir}
+	cfg.Store = "SQLite"
+	if *dbURL != "" {
+		u, drop, err := benchDatabase(ctx, *dbURL)
+		if err != nil {
+			return err
 		}
-		return ""
-	}, stdin: e.stdin, stdout: e.stdout, stderr: e.stderr}
-	a, err := openApp(ctx, benchEnv, dir, slog.New(slog.DiscardHandler))
-	if err != nil {
-		return err
+		defer drop()
+		sc.databaseURL, cfg.Store = u, "PostgreSQL"
 	}
-	defer a.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	srv := &http.Server{Handler: a.handler}
-	go srv.Serve(ln)
-	defer srv.Close()
 
-	cfg.BaseURL, cfg.APIKey = "http://"+ln.Addr().String(), key
+	const key = "sk-engram-bench-admin-key"
+	var apps []*app
+	defer func() {
+		for _, a := range apps {
+			a.Close()
+		}
+	}()
+	for i := range *replicas {
+		benchEnv := &invocation{getenv: func(k string) string {
+			switch k {
+			case "ENGRAM_ADMIN_KEY":
+				return key
+			case "ENGRAM_NODE_ID":
+				return fmt.Sprintf("bench-%d", i)
+			}
+			return ""
+		}, stdin: e.stdin, stdout: e.stdout, stderr: e.stderr}
+		a, err := openApp(ctx, benchEnv, sc, slog.New(slog.DiscardHandler))
+		if err != nil {
+			return err
+		}
+		apps = append(apps, a)
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		srv := &http.Server{Handler: a.handler}
+		go srv.Serve(ln)
+		defer srv.Close()
+		cfg.BaseURLs = append(cfg.BaseURLs, "http://"+ln.Addr().String())
+	}
+	cfg.APIKey = key
 	cfg.DiskBytes = func() (int64, error) {
+		if db, ok := apps[0].store.(*postgres.DB); ok {
+			return db.Size(ctx)
+		}
 		// The write-ahead log is transient: fold it into the database
 		// first, so the figure is what the data takes.
-		if err := a.store.Checkpoint(ctx); err != nil {
+		if err := apps[0].store.(*sqlite.DB).Checkpoint(ctx); err != nil {
 			return 0, err
 		}
 		var n int64
@@ -111,4 +149,32 @@ Flags:
 	}
 	res.Print(e.stdout)
 	return nil
+}
+
+// benchDatabase makes a new database on the PostgreSQL server at serverURL
+// for one bench run, and returns its URL and how to drop it.
+func benchDatabase(ctx context.Context, serverURL string) (string, func(), error) {
+	conn, err := pgx.Connect(ctx, serverURL)
+	if err != nil {
+		return "", nil, fmt.Errorf("-database-url: %w", err)
+	}
+	defer conn.Close(ctx)
+	name := strings.ToLower(engram.NewID("engram_bench"))
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		return "", nil, fmt.Errorf("creating the bench's database (the user needs CREATEDB): %w", err)
+	}
+	u, err := url.Parse(serverURL)
+	if err != nil {
+		return "", nil, err
+	}
+	u.Path = "/" + name
+	drop := func() {
+		conn, err := pgx.Connect(context.Background(), serverURL)
+		if err != nil {
+			return
+		}
+		defer conn.Close(context.Background())
+		conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
+	}
+	return u.String(), drop, nil
 }

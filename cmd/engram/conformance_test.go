@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/engram-run/engram/internal/pgtest"
 	"github.com/engram-run/engram/provider/anthropic/anthropictest"
 	"github.com/engram-run/engram/provider/openai/openaitest"
 	"github.com/openai/openai-go/v3"
@@ -124,6 +125,22 @@ func TestConformanceOpenAIGo(t *testing.T) {
 	for _, kind := range conformanceKinds {
 		t.Run(kind, func(t *testing.T) { conformanceGo(t, srv, kind) })
 	}
+}
+
+// TestConformanceOnPostgres runs both official clients' suites against a
+// server on the PostgreSQL store: what a client sees does not depend on
+// the store.
+func TestConformanceOnPostgres(t *testing.T) {
+	srv := startEngram(t, map[string]string{"ENGRAM_DATABASE_URL": pgtest.Database(t)})
+	t.Run("openai-go", func(t *testing.T) { conformanceGo(t, srv, "scripted") })
+	t.Run("openai-js", func(t *testing.T) {
+		node := nodeBinary(t)
+		dir, err := filepath.Abs(filepath.Join("..", "..", "conformance", "js"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		runNodeSuite(t, node, dir, srv, "scripted")
+	})
 }
 
 func conformanceGo(t *testing.T, srv *testServer, kind string) {

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/engram-run/engram/internal/pgtest"
 )
 
 // TestMain lets the crash test run `engram serve` as a child process it
@@ -28,7 +30,9 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	pgtest.Stop()
+	os.Exit(code)
 }
 
 // effects is an HTTP tool with a side effect: it applies each idempotency
@@ -40,6 +44,7 @@ type effects struct {
 	deliveries map[string]int             // idempotency key → requests
 	keysOf     map[string]map[string]bool // response/call → keys used
 	answers    map[string]string          // idempotency key → answer
+	slow       time.Duration              // added to each call, so that runs are mid-call when a node dies
 }
 
 func (e *effects) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -47,7 +52,7 @@ func (e *effects) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	call := r.Header.Get("Engram-Response-Id") + "/" + r.Header.Get("Engram-Call-Id")
 	body, _ := io.ReadAll(r.Body)
 	// Work takes a while, so that kills land while calls are in flight.
-	time.Sleep(time.Duration(2+rand.IntN(15)) * time.Millisecond)
+	time.Sleep(e.slow + time.Duration(2+rand.IntN(15))*time.Millisecond)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if key == "" {
@@ -149,7 +154,6 @@ func TestCrashRecovery(t *testing.T) {
 	}
 
 	start := time.Now()
-	type sent struct{ id, conv, input string }
 	var all []sent
 	for k := 0; k < kills; k++ {
 		for j := 0; j < perKill; j++ {
@@ -169,8 +173,20 @@ func TestCrashRecovery(t *testing.T) {
 	}
 	killedAt := time.Since(start)
 
-	// Every response reaches a terminal state.
-	deadline := time.Now().Add(90 * time.Second)
+	status := waitTerminal(t, api, all, 90*time.Second, srv.logs.String)
+	turns, retried := checkTurnsWhole(t, api, convs, all, fx)
+	t.Logf("crash test: %d background responses over %d conversations, %d SIGKILLs in %v; all %d ended completed; %d turns whole in their logs; %d effects applied once each, %d repeated deliveries answered from the idempotency key",
+		len(all), conversations, kills, killedAt.Round(time.Millisecond), len(status), turns, len(fx.applied), retried)
+}
+
+// sent is a background response a crash test created.
+type sent struct{ id, conv, input string }
+
+// waitTerminal waits until every response has ended, and fails the test
+// for any that did not complete.
+func waitTerminal(t *testing.T, api *testServer, all []sent, within time.Duration, logs func() string) map[string]string {
+	t.Helper()
+	deadline := time.Now().Add(within)
 	status := map[string]string{}
 	for _, s := range all {
 		for {
@@ -181,7 +197,7 @@ func TestCrashRecovery(t *testing.T) {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("response %s still %s after the crashes\n%s", s.id, r.Status, srv.logs.String())
+				t.Fatalf("response %s still %s after the crashes\n%s", s.id, r.Status, logs())
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
@@ -191,13 +207,21 @@ func TestCrashRecovery(t *testing.T) {
 			t.Errorf("response %s ended %s", id, st)
 		}
 	}
+	return status
+}
 
+// checkTurnsWhole checks that every conversation holds each of its turns
+// exactly once and whole (input, tool call, tool output, answer), and that
+// the tool's effects were applied once each under one idempotency key per
+// call. It returns the turns seen and the repeated deliveries answered from
+// the idempotency key.
+func checkTurnsWhole(t *testing.T, api *testServer, convs []string, all []sent, fx *effects) (turns, retried int) {
+	t.Helper()
 	// Each conversation holds each of its turns exactly once, whole.
 	type item struct {
 		ID, Type, Role, CallID, Output string
 		Content                        []struct{ Text string }
 	}
-	turns := 0
 	for _, conv := range convs {
 		var items []item
 		after := ""
@@ -244,7 +268,6 @@ func TestCrashRecovery(t *testing.T) {
 	// No effect applied twice, and every call used one key.
 	fx.mu.Lock()
 	defer fx.mu.Unlock()
-	retried := 0
 	for k, n := range fx.applied {
 		if n != 1 {
 			t.Errorf("effect %s applied %d times", k, n)
@@ -259,6 +282,5 @@ func TestCrashRecovery(t *testing.T) {
 	if len(fx.applied) != len(all) {
 		t.Errorf("%d effects applied for %d responses", len(fx.applied), len(all))
 	}
-	t.Logf("crash test: %d background responses over %d conversations, %d SIGKILLs in %v; all %d ended completed; %d turns whole in their logs; %d effects applied once each, %d repeated deliveries answered from the idempotency key",
-		len(all), conversations, kills, killedAt.Round(time.Millisecond), len(status), turns, len(fx.applied), retried)
+	return turns, retried
 }

@@ -98,7 +98,8 @@ Run "engram <command> -h" for a command's flags.
 
 Environment:
   ENGRAM_ADDR        address to listen on (serve) or reach (client commands); default 127.0.0.1:8080
-  ENGRAM_DATA        data directory for the embedded SQLite store; default ./engram-data
+  ENGRAM_DATA        data directory for the embedded SQLite store (and the node id); default ./engram-data
+  ENGRAM_DATABASE_URL  postgres://…: keep the state in PostgreSQL instead; servers sharing it are replicas
   ENGRAM_ADMIN_KEY   seeds an admin API key (serve); without it the first start creates one and prints it once
   ENGRAM_URL         base URL for client commands; default http://$ENGRAM_ADDR
   ENGRAM_API_KEY     API key for client commands

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	enghttp "github.com/engram-run/engram/http"
 	"github.com/engram-run/engram/http/openai"
 	"github.com/engram-run/engram/memory"
+	"github.com/engram-run/engram/postgres"
 	"github.com/engram-run/engram/provider"
 	"github.com/engram-run/engram/provider/anthropic"
 	openaiprovider "github.com/engram-run/engram/provider/openai"
@@ -31,10 +33,19 @@ func runServe(ctx context.Context, e *invocation, args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
 	addr := fs.String("addr", e.env("ENGRAM_ADDR", "127.0.0.1:8080"), "address to listen on (ENGRAM_ADDR)")
-	data := fs.String("data", e.env("ENGRAM_DATA", "./engram-data"), "data directory of the SQLite store (ENGRAM_DATA)")
+	data := fs.String("data", e.env("ENGRAM_DATA", "./engram-data"), "data directory: the SQLite store, and this node's id (ENGRAM_DATA)")
+	dbURL := fs.String("database-url", e.getenv("ENGRAM_DATABASE_URL"), "PostgreSQL instead of SQLite: postgres://user:pass@host/db (ENGRAM_DATABASE_URL); see docs/postgres.md")
 	logLevel := fs.String("log-level", e.env("ENGRAM_LOG_LEVEL", "info"), "log level: debug, info, warn or error (ENGRAM_LOG_LEVEL)")
 	fs.Usage = func() {
-		fmt.Fprint(e.stderr, "Usage: engram serve [flags]\n\nRuns the Engram server on the embedded SQLite store.\n\nFlags:\n")
+		fmt.Fprint(e.stderr, `Usage: engram serve [flags]
+
+Runs the Engram server: on the embedded SQLite store in -data by default, or
+on PostgreSQL when -database-url (ENGRAM_DATABASE_URL) names one. Several
+servers on one PostgreSQL database are replicas: any of them serves any
+conversation, and the runs of one that dies are resumed by the others.
+
+Flags:
+`)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -49,7 +60,7 @@ func runServe(ctx context.Context, e *invocation, args []string) error {
 	}
 	logger := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
 
-	a, err := openApp(ctx, e, *data, logger)
+	a, err := openApp(ctx, e, storeConfig{dir: *data, databaseURL: *dbURL}, logger)
 	if err != nil {
 		return err
 	}
@@ -60,7 +71,7 @@ func runServe(ctx context.Context, e *invocation, args []string) error {
 		return err
 	}
 	srv := &http.Server{Handler: a.handler, ReadHeaderTimeout: 10 * time.Second}
-	fmt.Fprintf(e.stdout, "engram listening on http://%s (data %s; providers: %s)\n", ln.Addr(), *data, strings.Join(a.providers.Names(), ", "))
+	fmt.Fprintf(e.stdout, "engram listening on http://%s (store %s; node %s; providers: %s)\n", ln.Addr(), a.storeName, a.runtime.Node, strings.Join(a.providers.Names(), ", "))
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -76,9 +87,11 @@ func runServe(ctx context.Context, e *invocation, args []string) error {
 
 // app is the assembled server: store, runtime and API.
 type app struct {
-	store     *sqlite.DB
+	store     engram.Store
+	storeName string // for people: the SQLite file, or PostgreSQL's host and database
 	providers *provider.Registry
 	runtime   *runtime.Runtime
+	bus       *postgres.Bus // replicas' stream relay; nil on SQLite
 	handler   http.Handler
 }
 
@@ -86,14 +99,59 @@ type app struct {
 // at the next start) and closes the store.
 func (a *app) Close() error {
 	a.runtime.Stop()
+	if a.bus != nil {
+		a.bus.Close()
+	}
 	return a.store.Close()
 }
 
-// openApp assembles the server on the SQLite store in dir.
-func openApp(ctx context.Context, e *invocation, dir string, logger *slog.Logger) (*app, error) {
-	store, err := sqlite.Open(ctx, filepath.Join(dir, "engram.db"))
+// storeConfig says where the state is: PostgreSQL at databaseURL when it
+// is set, else SQLite in dir. dir also keeps the node's id.
+type storeConfig struct {
+	dir         string
+	databaseURL string
+}
+
+// openStore opens the configured store.
+func openStore(ctx context.Context, c storeConfig) (engram.Store, string, error) {
+	u := c.databaseURL
+	switch {
+	case u == "":
+		path := filepath.Join(c.dir, "engram.db")
+		store, err := sqlite.Open(ctx, path)
+		if err != nil {
+			return nil, "", fmt.Errorf("open store: %w", err)
+		}
+		return store, "sqlite " + path, nil
+	case strings.HasPrefix(u, "postgres://"), strings.HasPrefix(u, "postgresql://"):
+		store, err := postgres.Open(ctx, u)
+		if err != nil {
+			return nil, "", fmt.Errorf("open store: %w", err)
+		}
+		return store, "postgres " + redactURL(u), nil
+	}
+	return nil, "", fmt.Errorf("ENGRAM_DATABASE_URL %q: want postgres://user:password@host:port/database", redactURL(u))
+}
+
+// redactURL hides a URL's password, for logs and messages.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return s
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	u.RawQuery = ""
+	return u.String()
+}
+
+// openApp assembles the server on the configured store.
+func openApp(ctx context.Context, e *invocation, sc storeConfig, logger *slog.Logger) (*app, error) {
+	dir := sc.dir
+	store, storeName, err := openStore(ctx, sc)
 	if err != nil {
-		return nil, fmt.Errorf("open store: %w", err)
+		return nil, err
 	}
 	if err := bootstrap(ctx, store, e); err != nil {
 		store.Close()
@@ -135,15 +193,28 @@ func openApp(ctx context.Context, e *invocation, dir string, logger *slog.Logger
 		}
 		rt.RetentionInterval = d
 	}
+	var bus *postgres.Bus
+	if sc.databaseURL != "" {
+		// Replicas relay the stream events of their runs to clients
+		// attached to another replica.
+		if bus, err = postgres.NewBus(ctx, sc.databaseURL, logger); err != nil {
+			store.Close()
+			return nil, fmt.Errorf("stream relay: %w", err)
+		}
+		rt.Bus = bus
+	}
 	// Runs outlive the request that started them: the pool's context is
 	// the process's, ended by Close.
 	if err := rt.Start(context.WithoutCancel(ctx)); err != nil {
+		if bus != nil {
+			bus.Close()
+		}
 		store.Close()
 		return nil, err
 	}
 	api := &enghttp.Server{Store: store, Responses: rt, Memory: mem, Logger: logger, ValidateAgent: rt.ValidateAgent, Providers: providers,
 		Ready: func(ctx context.Context) error { _, err := store.ListProjects(ctx); return err }}
-	return &app{store: store, providers: providers, runtime: rt, handler: api.Handler()}, nil
+	return &app{store: store, storeName: storeName, providers: providers, runtime: rt, bus: bus, handler: api.Handler()}, nil
 }
 
 // nodeID names this node in run leases: ENGRAM_NODE_ID, or an id made on
@@ -158,11 +229,17 @@ func nodeID(e *invocation, dir string) (string, error) {
 		return strings.TrimSpace(string(b)), nil
 	}
 	id := engram.NewID("node")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("keeping the node id: %w", err)
+	}
 	if err := os.WriteFile(path, []byte(id+"\n"), 0o600); err != nil {
 		return "", fmt.Errorf("keeping the node id: %w", err)
 	}
 	return id, nil
 }
+
+// defaultProjectID is the id of the project the first start creates.
+const defaultProjectID = "proj_default"
 
 // bootstrap makes sure a project and an admin key exist. ENGRAM_ADMIN_KEY
 // seeds the key; without it the first start makes one and prints it, once:
@@ -174,9 +251,17 @@ func bootstrap(ctx context.Context, store engram.Store, e *invocation) error {
 	}
 	var project *engram.Project
 	if len(projects) == 0 {
-		project = &engram.Project{ID: engram.NewID("proj"), Name: "default", CreatedAt: engram.Now()}
+		// Replicas starting at once on an empty database all get here: the
+		// default project has a fixed id, so one creates it and the others
+		// find it.
+		project = &engram.Project{ID: defaultProjectID, Name: "default", CreatedAt: engram.Now()}
 		if err := store.CreateProject(ctx, project); err != nil {
-			return err
+			if engram.ErrorCode(err) != engram.EConflict {
+				return err
+			}
+			if project, err = store.GetProject(ctx, defaultProjectID); err != nil {
+				return err
+			}
 		}
 	} else {
 		project = projects[0]
@@ -190,8 +275,12 @@ func bootstrap(ctx context.Context, store engram.Store, e *invocation) error {
 		} else if engram.ErrorCode(err) != engram.ENotFound {
 			return err
 		}
-		return store.CreateAPIKey(ctx, &engram.APIKey{ID: engram.NewID("key"), ProjectID: project.ID, Name: "admin (ENGRAM_ADMIN_KEY)",
+		err := store.CreateAPIKey(ctx, &engram.APIKey{ID: engram.NewID("key"), ProjectID: project.ID, Name: "admin (ENGRAM_ADMIN_KEY)",
 			Prefix: secret[:min(len(secret), 12)], Hash: engram.HashKey(secret), Role: engram.RoleAdmin, CreatedAt: engram.Now()})
+		if engram.ErrorCode(err) == engram.EConflict {
+			return nil // another replica seeded it meanwhile
+		}
+		return err
 	}
 	keys, err := store.ListAPIKeys(ctx, project.ID)
 	if err != nil || len(keys) > 0 {
