@@ -61,6 +61,7 @@ func commands() []command {
 		{"usage", "token usage totals and what keeping state saved", runUsage},
 		{"retention", "how long conversations, responses and stream events are kept; what purges deleted", runRetention},
 		{"bench", "measure the runtime's own cost per turn", runBench},
+		{"migrate", "move a SQLite store into PostgreSQL, verified row by row", runMigrate},
 	}
 }
 
