@@ -55,8 +55,7 @@ func (l *Loader) Copy(ctx context.Context, table string, columns []string, rows 
 
 // Load runs fn in one transaction: every table it copies is committed, or
 // none is, so a copy that fails half way leaves the database as it was.
-// Any other writer of the same tables waits (they are locked in SHARE ROW
-// EXCLUSIVE mode as they are written).
+// Statements in it may run as long as they need.
 func (db *DB) Load(ctx context.Context, fn func(*Loader) error) error {
 	tx, err := db.pool.Begin(ctx)
 	if err != nil {

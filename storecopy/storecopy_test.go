@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net/url"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/engram-run/engram/internal/pgtest"
 	"github.com/engram-run/engram/postgres"
 	"github.com/engram-run/engram/sqlite"
+	"github.com/jackc/pgx/v5"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -351,5 +353,43 @@ func BenchmarkMigrate(b *testing.B) {
 		b.StopTimer()
 		src.Close()
 		dst.Close()
+	}
+}
+
+// TestMigrateUnderAnotherCollation: a database whose collation orders text
+// otherwise than bytes (ICU's en-US puts "a" before "B"; bytes put "B"
+// first) is still read back in SQLite's order, so rows compare as pairs.
+func TestMigrateUnderAnotherCollation(t *testing.T) {
+	src := openSQLite(t)
+	for _, id := range []string{"proj_B", "proj_a", "proj_é", "proj_Z"} {
+		must(t, src.CreateProject(ctx, &engram.Project{ID: id, Name: id, CreatedAt: engram.Now()}))
+	}
+	base, err := pgx.Connect(ctx, pgtest.Server(t))
+	must(t, err)
+	defer base.Close(ctx)
+	name := "engram_test_icu_" + strings.ToLower(engram.NewID("db")[3:15])
+	_, err = base.Exec(ctx, `CREATE DATABASE `+name+` TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'`)
+	must(t, err)
+	t.Cleanup(func() { base.Exec(context.Background(), `DROP DATABASE IF EXISTS `+name+` WITH (FORCE)`) })
+	u, err := url.Parse(pgtest.Server(t))
+	must(t, err)
+	u.Path = "/" + name
+	dst := openPostgres(t, u.String())
+	var order []string
+	rows, err := dst.Pool().Query(ctx, `SELECT id FROM projects ORDER BY id`)
+	must(t, err)
+	order, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	must(t, err)
+	if len(order) != 0 {
+		t.Fatalf("a new database holds projects %v", order)
+	}
+	_, err = Migrate(ctx, src, dst, Options{})
+	must(t, err)
+	rows, err = dst.Pool().Query(ctx, `SELECT id FROM projects ORDER BY id`)
+	must(t, err)
+	order, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	must(t, err)
+	if order[0] != "proj_a" {
+		t.Fatalf("the database's own order %v does not differ from bytes': the test proves nothing", order)
 	}
 }
