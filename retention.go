@@ -11,7 +11,8 @@ import (
 // default, so nothing is deleted unless someone asks for it).
 //
 //   - ConversationsDays: a conversation nobody appended to (or changed the
-//     metadata of) for that many days is deleted with its items (and
+//     metadata of) for that many days (and up to an hour more: stores
+//     note activity to the hour) is deleted with its items (and
 //     their full-text entries), the responses that ran in it (with their
 //     steps and events) and its extraction state. A conversation with an
 //     active response (queued, in progress, waiting) is kept, and so is a

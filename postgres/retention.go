@@ -40,6 +40,12 @@ func decodeRetention(data string) engram.Retention {
 // defaultPurgeLimit bounds a batch whose caller set no limit.
 const defaultPurgeLimit = 1000
 
+// touchSlack is how far a conversation's updated_at may lag its last
+// append (the migration's trigger moves it at most once an hour): a purge
+// takes only conversations idle that much longer than the policy asks, so
+// that none goes early.
+const touchSlack = 3600
+
 // candidateBatch bounds the ids one query of a purge reads; the purge
 // asks again while its budget lasts.
 const candidateBatch = 100
@@ -189,7 +195,7 @@ func (pg *purge) conversations() error {
 				ids, err := pg.ids(`SELECT id FROM conversations c WHERE project_id = $1 AND agent_id = $2 AND hidden = $3 AND updated_at < $4
 					AND NOT EXISTS (SELECT 1 FROM conversations f WHERE f.fork_of = c.id AND f.fork_of <> '')
 					AND NOT EXISTS (SELECT 1 FROM responses r WHERE r.conversation_id = c.id AND r.status IN ('queued', 'in_progress', 'requires_action'))
-					ORDER BY updated_at LIMIT $5`, pg.p.ProjectID, agentID, hidden, cutoff, candidateBatch)
+					ORDER BY updated_at LIMIT $5`, pg.p.ProjectID, agentID, hidden, cutoff-touchSlack, candidateBatch)
 				if err != nil {
 					return err
 				}
@@ -221,7 +227,7 @@ func (pg *purge) conversations() error {
 // and one that comes a moment after finds it deleted.
 func (pg *purge) conversation(agentID string, cutoff int64, id string) error {
 	var busy bool
-	err := pg.tx.QueryRow(pg.ctx, `SELECT false FROM conversations WHERE id = $1 AND updated_at < $2 FOR UPDATE`, id, cutoff).Scan(&busy)
+	err := pg.tx.QueryRow(pg.ctx, `SELECT false FROM conversations WHERE id = $1 AND updated_at < $2 FOR UPDATE`, id, cutoff-touchSlack).Scan(&busy)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil // appended to since, or gone
 	} else if err != nil {

@@ -41,6 +41,12 @@ func decodeRetention(data []byte) engram.Retention {
 // defaultPurgeLimit bounds a batch whose caller set no limit.
 const defaultPurgeLimit = 1000
 
+// touchSlack is how far a conversation's updated_at may lag its last
+// append (the migration's trigger moves it at most once an hour): a purge
+// takes only conversations idle that much longer than the policy asks, so
+// that none goes early.
+const touchSlack = 3600
+
 // candidateBatch bounds the ids one query of a purge reads; the purge
 // asks again while its budget lasts.
 const candidateBatch = 100
@@ -194,7 +200,7 @@ func (pg *purge) conversations() error {
 				ids, err := pg.ids(`SELECT id FROM conversations c WHERE project_id = ? AND agent_id = ? AND hidden = ? AND updated_at < ?
 					AND NOT EXISTS (SELECT 1 FROM conversations f WHERE f.fork_of = c.id AND f.fork_of != '')
 					AND NOT EXISTS (SELECT 1 FROM responses r WHERE r.conversation_id = c.id AND r.status IN ('queued', 'in_progress', 'requires_action'))
-					ORDER BY updated_at LIMIT ?`, pg.p.ProjectID, agentID, hidden, cutoff, candidateBatch)
+					ORDER BY updated_at LIMIT ?`, pg.p.ProjectID, agentID, hidden, cutoff-touchSlack, candidateBatch)
 				if err != nil {
 					return err
 				}

@@ -7,10 +7,14 @@
 ALTER TABLE projects ADD COLUMN retention TEXT NOT NULL DEFAULT '{}';
 
 -- updated_at is when a conversation was last appended to (or its metadata
--- changed): what its retention counts from. A trigger keeps it, so no
--- writer has to remember; a row inserted with it set (a copied one) keeps
--- its value. The index serves purges: per agent and visibility, the
--- longest idle first, so a purge reads only what it deletes.
+-- changed), to the hour: what its retention counts from. A trigger keeps
+-- it, so no writer has to remember; a row inserted with it set (a copied
+-- one) keeps its value. It moves at most once an hour: an update that
+-- changes an indexed column cannot be a HOT update and rewrites every
+-- index of the row, which on every append would cost a turn a third more
+-- (retention counts days; purges allow for the hour). The index serves
+-- purges: per agent and visibility, the longest idle first, so a purge
+-- reads only what it deletes.
 ALTER TABLE conversations ADD COLUMN updated_at BIGINT NOT NULL DEFAULT 0;
 UPDATE conversations c SET updated_at = GREATEST(c.created_at,
     COALESCE((SELECT i.created_at FROM items i WHERE i.conversation_id = c.id AND i.seq = c.last_seq), 0));
@@ -21,7 +25,7 @@ BEGIN
         IF NEW.updated_at = 0 THEN
             NEW.updated_at := NEW.created_at;
         END IF;
-    ELSE
+    ELSIF NEW.updated_at < extract(epoch FROM now())::bigint - 3600 THEN
         NEW.updated_at := extract(epoch FROM now())::bigint;
     END IF;
     RETURN NEW;

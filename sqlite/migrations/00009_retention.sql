@@ -3,10 +3,13 @@
 ALTER TABLE projects ADD COLUMN retention TEXT NOT NULL DEFAULT '{}';
 
 -- updated_at is when a conversation was last appended to (or its metadata
--- changed): what its retention counts from. Triggers keep it, so no
--- writer has to remember; a row inserted with it set (an import) keeps
--- its value. The index serves purges: per agent and visibility, the
--- longest idle first, so a purge reads only what it deletes.
+-- changed), to the hour: what its retention counts from. Triggers keep it,
+-- so no writer has to remember; a row inserted with it set (an import)
+-- keeps its value. It moves at most once an hour, so that appends do not
+-- each pay for rewriting it and its index entry (retention counts days;
+-- purges allow for the hour). The index serves purges: per agent and
+-- visibility, the longest idle first, so a purge reads only what it
+-- deletes.
 ALTER TABLE conversations ADD COLUMN updated_at INTEGER NOT NULL DEFAULT 0;
 UPDATE conversations SET updated_at = MAX(created_at,
     COALESCE((SELECT i.created_at FROM items i WHERE i.conversation_id = conversations.id AND i.seq = conversations.last_seq), 0));
@@ -18,6 +21,7 @@ END;
 -- +goose StatementEnd
 -- +goose StatementBegin
 CREATE TRIGGER conversations_updated AFTER UPDATE OF last_seq, metadata ON conversations
+    WHEN NEW.updated_at < unixepoch() - 3600
 BEGIN
     UPDATE conversations SET updated_at = unixepoch() WHERE rowid = NEW.rowid;
 END;
