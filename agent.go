@@ -21,10 +21,13 @@ type Agent struct {
 	Limits       RunLimits     `json:"limits"`
 	// Concurrency is the agent's policy for a conversation that already
 	// has an active response: reject, enqueue (default) or interrupt.
-	Concurrency string            `json:"concurrency,omitempty"`
-	Metadata    map[string]string `json:"metadata,omitempty"`
-	CreatedAt   int64             `json:"created_at"`
-	UpdatedAt   int64             `json:"updated_at"`
+	Concurrency string `json:"concurrency,omitempty"`
+	// Retention, when set, replaces the project's policy (whole) for the
+	// agent's conversations and the responses that ran in them.
+	Retention *Retention        `json:"retention,omitempty"`
+	Metadata  map[string]string `json:"metadata,omitempty"`
+	CreatedAt int64             `json:"created_at"`
+	UpdatedAt int64             `json:"updated_at"`
 }
 
 // ContextPolicy bounds what is sent to the model on each call.

@@ -14,9 +14,10 @@ import (
 
 // Project is the tenant boundary: every other row belongs to one.
 type Project struct {
-	ID        string `json:"id"`
-	Name      string `json:"name"`
-	CreatedAt int64  `json:"created_at"`
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Retention Retention `json:"retention"` // see Retention; agents may have their own
+	CreatedAt int64     `json:"created_at"`
 }
 
 // Role says what an API key may do.

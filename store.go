@@ -85,6 +85,7 @@ type Store interface {
 	RecordStore
 	ScheduleStore
 	BlockStore
+	RetentionStore
 
 	Close() error
 }

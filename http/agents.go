@@ -25,6 +25,7 @@ type agentBody struct {
 	Concurrency  *string               `json:"concurrency"`
 	Metadata     *map[string]string    `json:"metadata"`
 	Memory       *agentMemoryBody      `json:"memory"`
+	Retention    json.RawMessage       `json:"retention"` // null removes the agent's own policy
 }
 
 // agentMemoryBody is the agent's "memory" object; on update only the
@@ -112,6 +113,16 @@ func (b *agentBody) apply(a *engram.Agent) error {
 				return engram.ParamErrorf(engram.EInvalid, "memory.extraction.every_turns", "Invalid 'memory.extraction.every_turns': expected an integer of 0 or more.")
 			}
 			a.Memory.Extraction = *x
+		}
+	}
+	if b.Retention != nil {
+		a.Retention = nil
+		if string(b.Retention) != "null" {
+			policy, err := engram.DecodeRetention(b.Retention, "retention")
+			if err != nil {
+				return err
+			}
+			a.Retention = &policy
 		}
 	}
 	if a.Name == "" {

@@ -57,7 +57,7 @@ func (s *Server) routes() []route {
 		{"DELETE /v1/conversations/{id}/items/{item}", inv, s.deleteItem, "Delete an item: hidden from lists and from the model's context; the log keeps it."},
 
 		// Engram: agents and keys.
-		{"POST /v1/agents", dev, s.createAgent, "Create an agent: name, model, instructions, tools, context {budget_tokens, truncation auto|disabled, compaction auto|off, compact_threshold, keep_tokens, compaction_model, recall_tokens}, memory {blocks: [{id} or {label, value, limit}], recall auto|off, extraction {every_turns, idle_seconds, model}}, temperature, max_tool_calls, limits, concurrency, metadata. 422 when its model's provider is not configured or a builtin tool does not exist."},
+		{"POST /v1/agents", dev, s.createAgent, "Create an agent: name, model, instructions, tools, context {budget_tokens, truncation auto|disabled, compaction auto|off, compact_threshold, keep_tokens, compaction_model, recall_tokens}, memory {blocks: [{id} or {label, value, limit}], recall auto|off, extraction {every_turns, idle_seconds, model}}, temperature, max_tool_calls, limits, concurrency, metadata, retention {conversations_days, responses_days, events_days} (replaces the project's policy for this agent's conversations and responses; null on update goes back to the project's). 422 when its model's provider is not configured or a builtin tool does not exist."},
 		{"GET /v1/agents", inv, s.listAgents, "List agents (latest versions)."},
 		{"GET /v1/agents/{ref}", inv, s.getAgent, "Retrieve an agent by id or name; ?version=N for an older version."},
 		{"POST /v1/agents/{ref}", dev, s.updateAgent, "Update an agent: the given fields change and a new version is made."},
@@ -66,6 +66,11 @@ func (s *Server) routes() []route {
 		{"POST /v1/keys", adm, s.createKey, "Create an API key {name, role: admin|developer|invoker, user}; the secret (\"key\") is shown only in this answer."},
 		{"GET /v1/keys", adm, s.listKeys, "List API keys (prefixes only, never secrets)."},
 		{"DELETE /v1/keys/{id}", adm, s.revokeKey, "Revoke an API key."},
+
+		// Engram: retention.
+		{"GET /v1/retention", inv, s.getRetention, "The project's retention policy: conversations_days (a conversation idle that long goes, with its items, responses and extraction state), responses_days (a response ended that long ago goes, with its steps and events; its items stay in their conversation), events_days (a response's stream events go that long after it ended). 0 keeps for ever (the default). Usage, memory records and memory blocks are never purged (docs/retention.md)."},
+		{"POST /v1/retention", adm, s.setRetention, "Set the project's retention policy: the fields given (whole days, 0 to 36500, 0 keeps for ever) change. Every node purges what expired about once an hour, in small transactions, and logs what it deleted."},
+		{"GET /v1/retention/log", dev, s.listRetentionLog, "The retention log: what each purge pass deleted, per agent (absent: rows of no agent), kind (conversations, responses, events) and cutoff (Unix seconds), with deleted (conversations or responses) and rows (every row, all tables); newest first, paged (after, before, order, limit)."},
 
 		// Engram: usage.
 		{"GET /v1/usage", inv, s.getUsage, "Token usage totals (Engram extension): group_by project (default), agent, conversation, user or model; filters agent (id or name), conversation, user, from and to (Unix seconds, to exclusive), limit. Each total has model_calls, responses, input/cached/output/reasoning tokens, the stateless counterfactual (stateless_input_tokens: what a client re-sending the whole history would have sent) and the saving (saved_input_tokens, saved_ratio). A key bound to a user sees that user's usage only."},

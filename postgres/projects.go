@@ -12,15 +12,30 @@ import (
 // CreateProject implements engram.Store.
 func (db *DB) CreateProject(ctx context.Context, p *engram.Project) error {
 	return db.tx(ctx, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO projects (id, name, created_at) VALUES ($1, $2, $3)`, p.ID, p.Name, p.CreatedAt)
+		retention, err := json.Marshal(p.Retention)
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO projects (id, name, retention, created_at) VALUES ($1, $2, $3, $4)`, p.ID, p.Name, string(retention), p.CreatedAt)
 		return err
 	})
 }
 
+const projectColumns = `id, name, retention, created_at`
+
+func scanProject(s pgx.Row) (*engram.Project, error) {
+	p := &engram.Project{}
+	var retention string
+	if err := s.Scan(&p.ID, &p.Name, &retention, &p.CreatedAt); err != nil {
+		return nil, err
+	}
+	p.Retention = decodeRetention(retention)
+	return p, nil
+}
+
 // GetProject implements engram.Store.
 func (db *DB) GetProject(ctx context.Context, id string) (*engram.Project, error) {
-	p := &engram.Project{}
-	err := db.pool.QueryRow(ctx, `SELECT id, name, created_at FROM projects WHERE id = $1`, id).Scan(&p.ID, &p.Name, &p.CreatedAt)
+	p, err := scanProject(db.pool.QueryRow(ctx, `SELECT `+projectColumns+` FROM projects WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, notFound("project", id)
 	} else if err != nil {
@@ -31,15 +46,15 @@ func (db *DB) GetProject(ctx context.Context, id string) (*engram.Project, error
 
 // ListProjects implements engram.Store.
 func (db *DB) ListProjects(ctx context.Context) ([]*engram.Project, error) {
-	rows, err := db.pool.Query(ctx, `SELECT id, name, created_at FROM projects ORDER BY created_at, id`)
+	rows, err := db.pool.Query(ctx, `SELECT `+projectColumns+` FROM projects ORDER BY created_at, id`)
 	if err != nil {
 		return nil, mapErr(err)
 	}
 	defer rows.Close()
 	var out []*engram.Project
 	for rows.Next() {
-		p := &engram.Project{}
-		if err := rows.Scan(&p.ID, &p.Name, &p.CreatedAt); err != nil {
+		p, err := scanProject(rows)
+		if err != nil {
 			return nil, mapErr(err)
 		}
 		out = append(out, p)

@@ -62,6 +62,12 @@ type Runtime struct {
 	Memory engram.MemoryService
 	// ExtractTimeout bounds one extraction pass.
 	ExtractTimeout time.Duration
+	// RetentionInterval is how often retention purges (0 or less: never);
+	// RetentionBatch bounds the rows one purge transaction deletes, and
+	// RetentionMaxBatches the batches of one kind in one project per pass.
+	RetentionInterval   time.Duration
+	RetentionBatch      int
+	RetentionMaxBatches int
 	// Bus carries stream events between the nodes sharing the store, so a
 	// client on one node follows a run on another live; nil: such a client
 	// follows it through the store, a poll at a time. Set before Start.
@@ -91,6 +97,7 @@ func New(store engram.Store, providers *provider.Registry, tools *tool.Registry,
 	return &Runtime{Store: store, Providers: providers, Tools: tools, Logger: logger,
 		MaxToolCalls: 32, MaxModelCalls: 64, MaxSteps: 256, MaxWindowItems: 4096,
 		Node: "local", LeaseDuration: 15 * time.Second, PollInterval: time.Second, Workers: 32, CancelWait: 2 * time.Second,
+		RetentionInterval: time.Hour, RetentionBatch: 1000, RetentionMaxBatches: 1000,
 		EncodeEvent:    func(ev engram.StreamEvent) []byte { b, _ := json.Marshal(ev); return b },
 		ExtractTimeout: 2 * time.Minute,
 		windows:        newWindowCache(4096), broker: newBroker(), wake: make(chan struct{}, 1), extractWake: make(chan struct{}, 1)}

@@ -21,7 +21,12 @@ func (rt *Runtime) RunSchedules(ctx context.Context) {
 // every calls work now, then every PollInterval and whenever wake says
 // so (a nil wake never does), until ctx ends or the node stops.
 func (rt *Runtime) every(ctx context.Context, wake <-chan struct{}, work func()) {
-	tick := time.NewTicker(rt.PollInterval)
+	rt.everyPeriod(ctx, rt.PollInterval, wake, work)
+}
+
+// everyPeriod is every with a period of its own.
+func (rt *Runtime) everyPeriod(ctx context.Context, period time.Duration, wake <-chan struct{}, work func()) {
+	tick := time.NewTicker(period)
 	defer tick.Stop()
 	for {
 		work()

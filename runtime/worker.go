@@ -31,6 +31,7 @@ func (rt *Runtime) Start(ctx context.Context) error {
 	}()
 	rt.workers.Go(func() { rt.RunSchedules(ctx) })
 	rt.workers.Go(func() { rt.RunExtractions(ctx) })
+	rt.workers.Go(func() { rt.RunRetention(ctx) })
 	return nil
 }
 

@@ -12,15 +12,30 @@ import (
 // CreateProject implements engram.Store.
 func (db *DB) CreateProject(ctx context.Context, p *engram.Project) error {
 	return db.tx(ctx, func(tx *txConn) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO projects (id, name, created_at) VALUES (?, ?, ?)`, p.ID, p.Name, p.CreatedAt)
+		retention, err := json.Marshal(p.Retention)
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO projects (id, name, retention, created_at) VALUES (?, ?, ?, ?)`, p.ID, p.Name, retention, p.CreatedAt)
 		return err
 	})
 }
 
+const projectColumns = `id, name, retention, created_at`
+
+func scanProject(s interface{ Scan(...any) error }) (*engram.Project, error) {
+	p := &engram.Project{}
+	var retention []byte
+	if err := s.Scan(&p.ID, &p.Name, &retention, &p.CreatedAt); err != nil {
+		return nil, err
+	}
+	p.Retention = decodeRetention(retention)
+	return p, nil
+}
+
 // GetProject implements engram.Store.
 func (db *DB) GetProject(ctx context.Context, id string) (*engram.Project, error) {
-	p := &engram.Project{}
-	err := db.r.QueryRowContext(ctx, `SELECT id, name, created_at FROM projects WHERE id = ?`, id).Scan(&p.ID, &p.Name, &p.CreatedAt)
+	p, err := scanProject(db.r.QueryRowContext(ctx, `SELECT `+projectColumns+` FROM projects WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("project", id)
 	}
@@ -29,15 +44,15 @@ func (db *DB) GetProject(ctx context.Context, id string) (*engram.Project, error
 
 // ListProjects implements engram.Store.
 func (db *DB) ListProjects(ctx context.Context) ([]*engram.Project, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT id, name, created_at FROM projects ORDER BY created_at, id`)
+	rows, err := db.r.QueryContext(ctx, `SELECT `+projectColumns+` FROM projects ORDER BY created_at, id`)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 	var out []*engram.Project
 	for rows.Next() {
-		p := &engram.Project{}
-		if err := rows.Scan(&p.ID, &p.Name, &p.CreatedAt); err != nil {
+		p, err := scanProject(rows)
+		if err != nil {
 			return nil, err
 		}
 		out = append(out, p)

@@ -59,7 +59,9 @@ func commands() []command {
 		{"runs", "list, show, watch, cancel and approve runs (responses)", runRuns},
 		{"memory", "list, add, search and delete memory records; edit memory blocks; extraction status", runMemory},
 		{"usage", "token usage totals and what keeping state saved", runUsage},
+		{"retention", "how long conversations, responses and stream events are kept; what purges deleted", runRetention},
 		{"bench", "measure the runtime's own cost per turn", runBench},
+		{"migrate", "move a SQLite store into PostgreSQL, verified row by row", runMigrate},
 	}
 }
 
@@ -109,6 +111,7 @@ Environment:
   ENGRAM_EMBEDDINGS_MODEL (openai/NAME or ollama/NAME), ENGRAM_EMBEDDINGS_URL, ENGRAM_EMBEDDINGS_KEY
                      the embedding model for memory search (default: none; full-text and recency only)
   ENGRAM_NODE_ID, ENGRAM_LEASE                                  this node's name in run leases; how long a lease lasts (15s)
+  ENGRAM_RETENTION_INTERVAL                                     how often retention purges (1h; 0 turns it off; policies: engram retention)
   The scripted/ provider (a deterministic offline test model) is always available.
 `)
 }

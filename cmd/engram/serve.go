@@ -185,6 +185,14 @@ func openApp(ctx context.Context, e *invocation, sc storeConfig, logger *slog.Lo
 		rt.LeaseDuration = d
 		rt.PollInterval = min(rt.PollInterval, d/3)
 	}
+	if v := e.getenv("ENGRAM_RETENTION_INTERVAL"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			store.Close()
+			return nil, fmt.Errorf("ENGRAM_RETENTION_INTERVAL %q: want a duration such as 1h (0 turns purging off)", v)
+		}
+		rt.RetentionInterval = d
+	}
 	var bus *postgres.Bus
 	if sc.databaseURL != "" {
 		// Replicas relay the stream events of their runs to clients
