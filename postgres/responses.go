@@ -70,14 +70,19 @@ func lockConversation(ctx context.Context, tx pgx.Tx, projectID, convID string) 
 // activeResponseSQL finds a conversation's oldest active response.
 const activeResponseSQL = `SELECT id, status FROM responses WHERE conversation_id = $1 AND status IN ('queued', 'in_progress', 'requires_action') ORDER BY id LIMIT 1`
 
-// CreateRun implements engram.Store in two round trips: the conversation's
-// lock with what the run's start depends on, then the writes with COMMIT.
+// CreateRun implements engram.Store: in one round trip when the run starts
+// at the tip of the log its caller saw (startRun), else in two: the
+// conversation's lock with what the run's start depends on, then the
+// writes with COMMIT.
 func (db *DB) CreateRun(ctx context.Context, r *engram.Response, input []*engram.Item, first *engram.Step) error {
 	if r.CreatedAt == 0 {
 		r.CreatedAt = engram.Now()
 	}
 	if r.Concurrency == "" {
 		r.Concurrency = engram.ConcurrencyEnqueue
+	}
+	if started, err := db.startRun(ctx, r, input, first); started || err != nil {
+		return err
 	}
 	return db.pipe(ctx, func(t *pipeTx) error {
 		var conv lockedConversation
@@ -167,48 +172,6 @@ func interruptActive(t *pipeTx, convID string) {
 		lease_owner = CASE status WHEN 'requires_action' THEN '' ELSE lease_owner END,
 		lease_until = CASE WHEN status = 'requires_action' OR wake_at > 0 THEN 0 ELSE lease_until END
 		WHERE conversation_id = $1 AND status IN ('in_progress', 'requires_action')`, convID)
-}
-
-// FinishResponse implements engram.Store in two round trips: the
-// conversation's and the run's locks with the lease check, then the
-// writes with COMMIT.
-func (db *DB) FinishResponse(ctx context.Context, r *engram.Response, end engram.RunEnd) error {
-	return db.pipe(ctx, func(t *pipeTx) error {
-		var conv lockedConversation
-		queueLock(t, r.ProjectID, r.ConversationID, &conv)
-		var run leaseState
-		queueLeaseCheck(t, r.ID, &run)
-		if err := t.flush(ctx); err != nil {
-			return err
-		}
-		if err := run.check(r.ID, end.Lease); err != nil {
-			return err
-		}
-		last, err := queueAppend(t, &conv, r.ProjectID, r.ConversationID, false, 0, end.Output, r.ID, engram.OriginOutput)
-		if err != nil {
-			return err
-		}
-		if run.projectID != r.ProjectID {
-			return notFound("response", r.ID)
-		}
-		if len(end.Output) > 0 {
-			r.LastSeq = last
-		}
-		r.Lease = engram.Lease{}
-		body, err := encodeResponse(r)
-		if err != nil {
-			return err
-		}
-		t.queue(`UPDATE responses SET status = $1, last_seq = $2, body = $3, lease_owner = '', lease_until = 0, wake_at = 0, pending_input = '' WHERE id = $4`,
-			r.Status, r.LastSeq, body, r.ID)
-		queueUsage(t, r.ProjectID, r.ID, r.ConversationID, end.Usage)
-		if end.Step != nil {
-			if err := queueStep(t, end.Step); err != nil {
-				return err
-			}
-		}
-		return queueEvents(t, r.ID, end.Events)
-	})
 }
 
 // GetResponse implements engram.Store. A run not yet ended shows the
@@ -322,20 +285,34 @@ func queueUsage(t *pipeTx, projectID, responseID, conversationID string, usage [
 	if len(usage) == 0 {
 		return
 	}
-	n := len(usage)
-	var (
-		ids, agents, users, providers, models = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-		input, cached, output, reasoning      = make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
-		stateless, estimated, created         = make([]int64, n), make([]int64, n), make([]int64, n)
-	)
-	for i, u := range usage {
-		ids[i], agents[i], users[i], providers[i], models[i] = u.ID, u.AgentID, u.User, u.Provider, u.Model
-		input[i], cached[i], output[i], reasoning[i] = int64(u.InputTokens), int64(u.CachedTokens), int64(u.OutputTokens), int64(u.ReasoningTokens)
-		stateless[i], estimated[i], created[i] = int64(u.StatelessInputTokens), int64(boolInt(u.Estimated)), u.CreatedAt
-	}
+	args := append([]any{projectID, responseID, conversationID}, newUsageArrays(usage).args()...)
 	t.queue(`INSERT INTO usage (id, project_id, response_id, conversation_id, agent_id, end_user, provider, model, input_tokens, cached_tokens, output_tokens, reasoning_tokens, stateless_input_tokens, estimated, created_at)
-		SELECT i, $1, $2, $3, a, u, p, m, it, ct, ot, rt, st, e, c
+		SELECT x.i, $1, $2, $3, x.a, x.u, x.p, x.m, x.it, x.ct, x.ot, x.rt, x.st, x.e, x.c
 		FROM unnest($4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[], $14::bigint[], $15::bigint[])
-			AS x(i, a, u, p, m, it, ct, ot, rt, st, e, c)`,
-		projectID, responseID, conversationID, ids, agents, users, providers, models, input, cached, output, reasoning, stateless, estimated, created)
+			AS x(i, a, u, p, m, it, ct, ot, rt, st, e, c)`, args...)
+}
+
+// usageArrays are usage records as columns, for INSERT ... SELECT FROM
+// unnest: id, agent_id, end_user, provider, model, then the counts,
+// estimated and created_at.
+type usageArrays struct {
+	ids, agents, users, providers, models                           []string
+	input, cached, output, reasoning, stateless, estimated, created []int64
+}
+
+func newUsageArrays(usage []*engram.UsageRecord) *usageArrays {
+	n := len(usage)
+	a := &usageArrays{ids: make([]string, n), agents: make([]string, n), users: make([]string, n), providers: make([]string, n), models: make([]string, n),
+		input: make([]int64, n), cached: make([]int64, n), output: make([]int64, n), reasoning: make([]int64, n),
+		stateless: make([]int64, n), estimated: make([]int64, n), created: make([]int64, n)}
+	for i, u := range usage {
+		a.ids[i], a.agents[i], a.users[i], a.providers[i], a.models[i] = u.ID, u.AgentID, u.User, u.Provider, u.Model
+		a.input[i], a.cached[i], a.output[i], a.reasoning[i] = int64(u.InputTokens), int64(u.CachedTokens), int64(u.OutputTokens), int64(u.ReasoningTokens)
+		a.stateless[i], a.estimated[i], a.created[i] = int64(u.StatelessInputTokens), int64(boolInt(u.Estimated)), u.CreatedAt
+	}
+	return a
+}
+
+func (a *usageArrays) args() []any {
+	return []any{a.ids, a.agents, a.users, a.providers, a.models, a.input, a.cached, a.output, a.reasoning, a.stateless, a.estimated, a.created}
 }

@@ -275,17 +275,21 @@ func queueEvents(t *pipeTx, responseID string, events []engram.StoredEvent) erro
 	if len(events) == 0 {
 		return nil
 	}
-	body, err := json.Marshal(events)
-	if err != nil {
-		return err
-	}
-	packed, err := pack(body)
+	packed, err := packEvents(events)
 	if err != nil {
 		return err
 	}
 	t.queue(`INSERT INTO response_events (response_id, seq_to, body) VALUES ($1, $2, $3)`,
 		responseID, events[len(events)-1].Seq, packed)
 	return nil
+}
+
+func packEvents(events []engram.StoredEvent) ([]byte, error) {
+	body, err := json.Marshal(events)
+	if err != nil {
+		return nil, err
+	}
+	return pack(body)
 }
 
 // pack compresses a batch of events (raw deflate, as the sqlite store
