@@ -353,10 +353,12 @@ const insertItems = `INSERT INTO items (conversation_id, seq, id, project_id, ty
 	SELECT $1, s, i, $2, t, r, o, k, $3, b, x
 	FROM unnest($4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bigint[], $10::text[], $11::text[]) AS u(s, i, t, r, o, k, b, x)`
 
-// itemInsertErr names the item whose id is taken.
+// itemInsertErr names the item whose id is taken. (A statement that
+// writes other tables too may fail on their keys: those errors stay as
+// they are.)
 func itemInsertErr(err error) error {
 	var pe *pgconn.PgError
-	if errors.As(err, &pe) && pe.Code == "23505" {
+	if errors.As(err, &pe) && pe.Code == "23505" && pe.TableName == "items" {
 		return engram.Errorf(engram.EConflict, "an item with id %s already exists", duplicateKey(pe.Detail))
 	}
 	return err
