@@ -71,9 +71,9 @@ func lockConversation(ctx context.Context, tx pgx.Tx, projectID, convID string) 
 const activeResponseSQL = `SELECT id, status FROM responses WHERE conversation_id = $1 AND status IN ('queued', 'in_progress', 'requires_action') ORDER BY id LIMIT 1`
 
 // CreateRun implements engram.Store: in one round trip when the run starts
-// at the tip of the log its caller saw (startRun), else in two: the
-// conversation's lock with what the run's start depends on, then the
-// writes with COMMIT.
+// at the tip of the log its caller saw or waits behind another (startRun),
+// else in two: the conversation's lock with what the run's start depends
+// on, then the writes with COMMIT.
 func (db *DB) CreateRun(ctx context.Context, r *engram.Response, input []*engram.Item, first *engram.Step) error {
 	if r.CreatedAt == 0 {
 		r.CreatedAt = engram.Now()
@@ -81,7 +81,7 @@ func (db *DB) CreateRun(ctx context.Context, r *engram.Response, input []*engram
 	if r.Concurrency == "" {
 		r.Concurrency = engram.ConcurrencyEnqueue
 	}
-	if started, err := db.startRun(ctx, r, input, first); started || err != nil {
+	if done, err := db.startRun(ctx, r, input, first); done || err != nil {
 		return err
 	}
 	return db.pipe(ctx, func(t *pipeTx) error {

@@ -21,14 +21,14 @@ import (
 
 // itemArrays are the columns of items that do not depend on their seqs,
 // which the statement numbers from the log's tip (WITH ORDINALITY).
-func itemArrays(items []*engram.Item, responseID, origin string, now int64) (ids, types []string, tokens []int64, bodies, searches []string, err error) {
+func itemArrays(items []*engram.Item, responseID, origin string) (ids, types []string, tokens []int64, bodies, searches []string, err error) {
 	n := len(items)
 	ids, types, tokens, bodies, searches = make([]string, n), make([]string, n), make([]int64, n), make([]string, n), make([]string, n)
 	for i, it := range items {
 		if it.ID == "" {
 			it.ID = engram.NewID(engram.ItemIDPrefix(it.Type))
 		}
-		it.ResponseID, it.Origin, it.CreatedAt = responseID, origin, now
+		it.ResponseID, it.Origin = responseID, origin
 		body, err := jsonString(it)
 		if err != nil {
 			return nil, nil, nil, nil, nil, err
@@ -38,19 +38,21 @@ func itemArrays(items []*engram.Item, responseID, origin string, now int64) (ids
 	return ids, types, tokens, bodies, searches, nil
 }
 
-// numberItems gives items the seqs the statement gave them: those after
-// last-len(items).
-func numberItems(items []*engram.Item, convID string, last int64) {
+// numberItems gives items the seqs the statement gave them (those after
+// last-len(items)) and their time.
+func numberItems(items []*engram.Item, convID string, last, now int64) {
 	seq := last - int64(len(items))
 	for _, it := range items {
 		seq++
-		it.Seq, it.ConversationID = seq, convID
+		it.Seq, it.ConversationID, it.CreatedAt = seq, convID, now
 	}
 }
 
 // startRunSQL starts a run at the tip of its conversation's log, which it
 // expects at $4: the log is not deleted, is still at $4, and when visible
-// has no active run. It returns the log's new last_seq, or no row.
+// has no active run. Or it queues the run, with its input held back
+// ($23), behind the active run of a visible log. It returns the log's new
+// last_seq (NULL when it did not start the run) and whether it queued it.
 const startRunSQL = `WITH c AS (
 		UPDATE conversations SET last_seq = last_seq + $5::bigint, tokens = tokens + $6::bigint
 		WHERE project_id = $2 AND id = $3 AND deleted = 0 AND last_seq = $4::bigint
@@ -67,16 +69,23 @@ const startRunSQL = `WITH c AS (
 		INSERT INTO steps (response_id, n, project_id, kind, status, body)
 		SELECT $17, $18::int, $19, $20, $21, $22 FROM c WHERE $22::text <> ''
 		ON CONFLICT (response_id, n) DO UPDATE SET status = excluded.status, body = excluded.body
+	), q AS (
+		INSERT INTO responses (id, project_id, conversation_id, status, created_at, base_seq, last_seq, pending_input, body)
+		SELECT $1, $2, $3, 'queued', $13::bigint, 0, 0, $23, $24 FROM conversations
+		WHERE project_id = $2 AND id = $3 AND hidden = 0 AND $23::text <> ''
+			AND EXISTS (SELECT 1 FROM responses WHERE conversation_id = $3 AND status IN ('queued', 'in_progress', 'requires_action'))
+		RETURNING 1
 	)
-	SELECT last_seq FROM c`
+	SELECT (SELECT last_seq FROM c), EXISTS (SELECT 1 FROM q)`
 
-// startRun is CreateRun's common case in one round trip: a run that
+// startRun is CreateRun's common cases in one round trip: a run that
 // starts at once at r.BaseSeq, the tip of the log as the caller last saw
-// it. started is false when it did not (the log moved on, or the run
-// conflicts or waits): nothing was written, and r is as given.
-func (db *DB) startRun(ctx context.Context, r *engram.Response, input []*engram.Item, first *engram.Step) (started bool, err error) {
+// it, or that waits (ConcurrencyEnqueue) behind the active run of a
+// visible log. done is false when neither (the log moved on, or the run
+// conflicts or interrupts): nothing was written, and r is as given.
+func (db *DB) startRun(ctx context.Context, r *engram.Response, input []*engram.Item, first *engram.Step) (done bool, err error) {
 	now := engram.Now()
-	ids, types, tokens, bodies, searches, err := itemArrays(input, r.ID, engram.OriginInput, now)
+	ids, types, tokens, bodies, searches, err := itemArrays(input, r.ID, engram.OriginInput)
 	if err != nil {
 		return false, err
 	}
@@ -85,6 +94,17 @@ func (db *DB) startRun(ctx context.Context, r *engram.Response, input []*engram.
 	body, err := encodeResponse(&run)
 	if err != nil {
 		return false, err
+	}
+	waiting := *r
+	waiting.Status, waiting.Lease = engram.StatusQueued, engram.Lease{}
+	var pending, waitingBody string
+	if r.Concurrency == engram.ConcurrencyEnqueue {
+		if pending, err = jsonString(pendingInput(input)); err != nil {
+			return false, err
+		}
+		if waitingBody, err = encodeResponse(&waiting); err != nil {
+			return false, err
+		}
 	}
 	var step struct {
 		responseID, projectID, kind, status, body string
@@ -96,29 +116,31 @@ func (db *DB) startRun(ctx context.Context, r *engram.Response, input []*engram.
 		}
 		step.responseID, step.projectID, step.kind, step.status, step.n = first.ResponseID, first.ProjectID, first.Kind, first.Status, first.N
 	}
-	var last int64
+	var last *int64
+	var queued bool
 	err = db.pipe(ctx, func(t *pipeTx) error {
-		started = false
+		last, queued = nil, false
 		var conv lockedConversation
 		queueLock(t, r.ProjectID, r.ConversationID, &conv)
 		t.queue(startRunSQL, r.ID, r.ProjectID, r.ConversationID, r.BaseSeq, len(input), addedTokens(input), now,
 			ids, types, tokens, bodies, searches, r.CreatedAt, r.Lease.Owner, r.Lease.Until, body,
-			step.responseID, step.n, step.projectID, step.kind, step.status, step.body).Fn = func(br pgx.BatchResults) error {
-			err := br.QueryRow().Scan(&last)
-			if errors.Is(err, pgx.ErrNoRows) {
-				return nil
-			}
-			started = err == nil
-			return itemInsertErr(err)
+			step.responseID, step.n, step.projectID, step.kind, step.status, step.body, pending, waitingBody).Fn = func(br pgx.BatchResults) error {
+			return itemInsertErr(br.QueryRow().Scan(&last, &queued))
 		}
 		return nil
 	})
-	if err != nil || !started {
+	switch {
+	case err != nil:
 		return false, err
+	case last != nil:
+		numberItems(input, r.ConversationID, *last, now)
+		r.Status, r.StartedAt, r.LastSeq = run.Status, run.StartedAt, *last
+		return true, nil
+	case queued:
+		r.Status, r.Lease = waiting.Status, waiting.Lease
+		return true, nil
 	}
-	numberItems(input, r.ConversationID, last)
-	r.Status, r.StartedAt, r.LastSeq = run.Status, run.StartedAt, last
-	return true, nil
+	return false, nil
 }
 
 // finishRunSQL ends a run held by lease owner $3 that has not ended, on a
@@ -154,7 +176,7 @@ const finishRunSQL = `WITH run AS (
 // FinishResponse implements engram.Store in one round trip.
 func (db *DB) FinishResponse(ctx context.Context, r *engram.Response, end engram.RunEnd) error {
 	now := engram.Now()
-	ids, types, tokens, bodies, searches, err := itemArrays(end.Output, r.ID, engram.OriginOutput, now)
+	ids, types, tokens, bodies, searches, err := itemArrays(end.Output, r.ID, engram.OriginOutput)
 	if err != nil {
 		return err
 	}
@@ -220,7 +242,7 @@ func (db *DB) FinishResponse(ctx context.Context, r *engram.Response, end engram
 		}
 		return notFound("response", r.ID)
 	}
-	numberItems(end.Output, r.ConversationID, last)
+	numberItems(end.Output, r.ConversationID, last, now)
 	if len(end.Output) > 0 {
 		r.LastSeq = last
 	}

@@ -11,7 +11,8 @@ import (
 // TestStartRunFailsWhole: a run's start is one statement of several
 // writes; a key taken in any of them fails it whole, with the error of
 // that key, and the log stays as it was. A caller that saw an older tip of
-// a visible log still starts its run, at the tip.
+// a visible log still starts its run, at the tip; a run behind an active
+// one waits.
 func TestStartRunFailsWhole(t *testing.T) {
 	ctx := context.Background()
 	db := openTemp(t)
@@ -51,6 +52,13 @@ func TestStartRunFailsWhole(t *testing.T) {
 	}
 	if first.BaseSeq != 1 || first.LastSeq != 2 || first.Status != engram.StatusInProgress {
 		t.Fatalf("started at base %d, last %d, %s; want 1, 2, in_progress", first.BaseSeq, first.LastSeq, first.Status)
+	}
+	second := run(engram.NewID("resp"), 2) // waits behind first, its input held back
+	if err := db.CreateRun(ctx, second, input(""), nil); err != nil || second.Status != engram.StatusQueued {
+		t.Fatalf("behind an active run: %s, %v", second.Status, err)
+	}
+	if got, err := db.GetConversation(ctx, p.ID, c.ID); err != nil || got.LastSeq != 2 {
+		t.Fatalf("a queued run's input went into the log: %+v %v", got, err)
 	}
 	if err := db.FinishResponse(ctx, first, engram.RunEnd{}); err != nil {
 		t.Fatal(err)
