@@ -36,16 +36,17 @@ func (db *DB) NoteTurn(ctx context.Context, e *engram.Extraction, policy engram.
 	if policy.EveryTurns <= 0 {
 		dueWhenFull = dueOtherwise
 	}
-	return db.tx(ctx, func(tx pgx.Tx) error {
+	return db.pipe(ctx, func(t *pipeTx) error {
 		// A running pass keeps its status: its finish sees the log moved
-		// on and leaves the extraction pending.
-		_, err := tx.Exec(ctx, `INSERT INTO extractions AS x (conversation_id, project_id, agent_id, end_user, status, last_seq, pending_turns, due_at, updated_at)
+		// on and leaves the extraction pending. One round trip: BEGIN, the
+		// upsert and COMMIT go together.
+		t.queue(`INSERT INTO extractions AS x (conversation_id, project_id, agent_id, end_user, status, last_seq, pending_turns, due_at, updated_at)
 			VALUES ($1, $2, $3, $4, 'pending', $5, 1, CASE WHEN $6::int > 0 AND 1 >= $6::int THEN $7::bigint ELSE $8::bigint END, $9)
 			ON CONFLICT (conversation_id) DO UPDATE SET last_seq = greatest(x.last_seq, excluded.last_seq), pending_turns = x.pending_turns + 1,
 				due_at = CASE WHEN $6::int > 0 AND x.pending_turns + 1 >= $6::int THEN $7::bigint ELSE $8::bigint END, updated_at = excluded.updated_at,
 				status = CASE x.status WHEN 'running' THEN 'running' ELSE 'pending' END, failures = CASE x.status WHEN 'failed' THEN x.failures ELSE 0 END`,
 			e.ConversationID, e.ProjectID, e.AgentID, e.User, e.LastSeq, policy.EveryTurns, dueWhenFull, dueOtherwise, now)
-		return err
+		return nil
 	})
 }
 
@@ -78,10 +79,10 @@ func (db *DB) ClaimExtraction(ctx context.Context, lease engram.Lease, now int64
 // lease is checked, so a pass whose lease another replica took stores
 // nothing.
 func (db *DB) FinishExtraction(ctx context.Context, e *engram.Extraction, usage []*engram.UsageRecord) error {
-	return db.tx(ctx, func(tx pgx.Tx) error {
+	return db.pipe(ctx, func(t *pipeTx) error {
 		var owner string
 		var lastSeq int64
-		err := tx.QueryRow(ctx, `SELECT lease_owner, last_seq FROM extractions WHERE conversation_id = $1 AND project_id = $2 FOR UPDATE`,
+		err := t.QueryRow(ctx, `SELECT lease_owner, last_seq FROM extractions WHERE conversation_id = $1 AND project_id = $2 FOR UPDATE`,
 			e.ConversationID, e.ProjectID).Scan(&owner, &lastSeq)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return notFound("extraction", e.ConversationID)
@@ -99,15 +100,13 @@ func (db *DB) FinishExtraction(ctx context.Context, e *engram.Extraction, usage 
 			pendingTurns = "pending_turns"
 		}
 		e.UpdatedAt = engram.Now()
-		_, err = tx.Exec(ctx, `UPDATE extractions SET status = $1, through_seq = $2, records = $3, passes = $4, failures = $5, last_error = $6,
+		t.queue(`UPDATE extractions SET status = $1, through_seq = $2, records = $3, passes = $4, failures = $5, last_error = $6,
 				due_at = CASE WHEN $7 THEN $8 ELSE due_at END, pending_turns = `+pendingTurns+`, lease_owner = '', lease_until = 0, updated_at = $9
 			WHERE conversation_id = $10`,
 			e.Status, e.ThroughSeq, e.Records, e.Passes, e.Failures, pgText(e.LastError),
 			e.Status == engram.ExtractionFailed, e.DueAt, e.UpdatedAt, e.ConversationID)
-		if err != nil {
-			return err
-		}
-		return putUsage(ctx, tx, e.ProjectID, "", e.ConversationID, usage)
+		queueUsage(t, e.ProjectID, "", e.ConversationID, usage)
+		return nil
 	})
 }
 

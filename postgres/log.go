@@ -221,14 +221,10 @@ func pgText(s string) string {
 // it locks the conversation's row until the transaction ends, so appends
 // to one log from any number of replicas take gapless numbers in order.
 func appendLog(ctx context.Context, tx pgx.Tx, projectID, convID string, checkBase bool, baseSeq int64, items []*engram.Item, responseID, origin string) (int64, error) {
-	var added int64
-	for _, it := range items {
-		added += int64(it.Tokens)
-	}
 	var last int64
 	err := tx.QueryRow(ctx, `UPDATE conversations SET last_seq = last_seq + $1, tokens = tokens + $2
 		WHERE project_id = $3 AND id = $4 AND deleted = 0 AND ($5 = 0 OR hidden = 0 OR last_seq = $6) RETURNING last_seq`,
-		len(items), added, projectID, convID, boolInt(checkBase), baseSeq).Scan(&last)
+		len(items), addedTokens(items), projectID, convID, boolInt(checkBase), baseSeq).Scan(&last)
 	if errors.Is(err, pgx.ErrNoRows) {
 		c, gerr := getConversation(ctx, tx, projectID, convID)
 		if gerr != nil {
@@ -241,19 +237,93 @@ func appendLog(ctx context.Context, tx pgx.Tx, projectID, convID string, checkBa
 	if len(items) == 0 {
 		return last, nil
 	}
-	now := engram.Now()
-	seq := last - int64(len(items))
+	rows, err := newLogRows(projectID, convID, last-int64(len(items)), items, responseID, origin)
+	if err != nil {
+		return 0, err
+	}
+	_, err = tx.Exec(ctx, insertItems, rows.args()...)
+	return last, itemInsertErr(err)
+}
+
+func addedTokens(items []*engram.Item) int64 {
+	var added int64
+	for _, it := range items {
+		added += int64(it.Tokens)
+	}
+	return added
+}
+
+// lockedConversation is what a pipelined transaction reads of a
+// conversation with its row lock (lockConversationSQL), to decide an
+// append without another round trip: nothing changes the row until the
+// transaction ends.
+type lockedConversation struct {
+	found, deleted, hidden bool
+	lastSeq                int64
+}
+
+// lockConversationSQL takes a conversation's row lock (see
+// lockConversation) and reads what an append decides on.
+const lockConversationSQL = `SELECT deleted, hidden, last_seq FROM conversations WHERE project_id = $1 AND id = $2 FOR UPDATE`
+
+// queueLock queues the conversation's lock for t's next round trip.
+func queueLock(t *pipeTx, projectID, convID string, c *lockedConversation) {
+	t.queue(lockConversationSQL, projectID, convID).QueryRow(func(row pgx.Row) error {
+		var deleted, hidden int
+		err := row.Scan(&deleted, &hidden, &c.lastSeq)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		c.found, c.deleted, c.hidden = err == nil, deleted != 0, hidden != 0
+		return err
+	})
+}
+
+// queueAppend is appendLog for a pipeTx that holds the conversation's
+// lock (c, read by queueLock): it decides in Go what appendLog's UPDATE
+// decides in its WHERE clause, failing the same way, and queues the
+// writes. It returns the log's new last_seq.
+func queueAppend(t *pipeTx, c *lockedConversation, projectID, convID string, checkBase bool, baseSeq int64, items []*engram.Item, responseID, origin string) (int64, error) {
+	switch {
+	case !c.found || c.deleted:
+		return 0, notFound("conversation", convID)
+	case checkBase && c.hidden && c.lastSeq != baseSeq:
+		return 0, engram.Errorf(engram.EConflict, "conversation %s moved on from seq %d to %d", convID, baseSeq, c.lastSeq)
+	case len(items) == 0:
+		return c.lastSeq, nil
+	}
+	rows, err := newLogRows(projectID, convID, c.lastSeq, items, responseID, origin)
+	if err != nil {
+		return 0, err
+	}
+	t.queue(`UPDATE conversations SET last_seq = last_seq + $1, tokens = tokens + $2 WHERE project_id = $3 AND id = $4`,
+		len(items), addedTokens(items), projectID, convID)
+	t.queue(insertItems, rows.args()...).Fn = func(br pgx.BatchResults) error {
+		_, err := br.Exec()
+		return itemInsertErr(err)
+	}
+	c.lastSeq += int64(len(items))
+	return c.lastSeq, nil
+}
+
+// logRows are items to be added to a log after seq, as insertItems's
+// columns. Making them gives each item its id (when it has none), seq,
+// response and creation time.
+type logRows struct {
+	convID, projectID string
+	now               int64
+	seqs              []int64
+	ids, types        []string
+	respIDs, origins  []string
+	tokens            []int64
+	bodies, searches  []string
+}
+
+func newLogRows(projectID, convID string, seq int64, items []*engram.Item, responseID, origin string) (*logRows, error) {
 	n := len(items)
-	var (
-		seqs     = make([]int64, n)
-		ids      = make([]string, n)
-		types    = make([]string, n)
-		respIDs  = make([]string, n)
-		origins  = make([]string, n)
-		tokens   = make([]int64, n)
-		bodies   = make([]string, n)
-		searches = make([]string, n)
-	)
+	r := &logRows{convID: convID, projectID: projectID, now: engram.Now(),
+		seqs: make([]int64, n), ids: make([]string, n), types: make([]string, n), respIDs: make([]string, n),
+		origins: make([]string, n), tokens: make([]int64, n), bodies: make([]string, n), searches: make([]string, n)}
 	for i, it := range items {
 		if it.ID == "" {
 			it.ID = engram.NewID(engram.ItemIDPrefix(it.Type))
@@ -262,28 +332,36 @@ func appendLog(ctx context.Context, tx pgx.Tx, projectID, convID string, checkBa
 			it.ResponseID, it.Origin = responseID, origin
 		}
 		seq++
-		it.Seq, it.ConversationID, it.CreatedAt = seq, convID, now
+		it.Seq, it.ConversationID, it.CreatedAt = seq, convID, r.now
 		body, err := json.Marshal(it)
 		if err != nil {
-			return 0, err
+			return nil, err
 		}
-		seqs[i], ids[i], types[i], respIDs[i], origins[i], tokens[i], bodies[i], searches[i] =
+		r.seqs[i], r.ids[i], r.types[i], r.respIDs[i], r.origins[i], r.tokens[i], r.bodies[i], r.searches[i] =
 			it.Seq, it.ID, pgText(it.Type), it.ResponseID, it.Origin, int64(it.Tokens), string(body), searchText(it)
 	}
-	// One statement for the whole batch: a conversation imported with a
-	// thousand items costs one round trip, not a thousand.
-	_, err = tx.Exec(ctx, `INSERT INTO items (conversation_id, seq, id, project_id, type, response_id, origin, tokens, created_at, body, search_text)
-		SELECT $1, s, i, $2, t, r, o, k, $3, b, x
-		FROM unnest($4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bigint[], $10::text[], $11::text[]) AS u(s, i, t, r, o, k, b, x)`,
-		convID, projectID, now, seqs, ids, types, respIDs, origins, tokens, bodies, searches)
-	if err != nil {
-		var pe *pgconn.PgError
-		if errors.As(err, &pe) && pe.Code == "23505" {
-			return 0, engram.Errorf(engram.EConflict, "an item with id %s already exists", duplicateKey(pe.Detail))
-		}
-		return 0, err
+	return r, nil
+}
+
+func (r *logRows) args() []any {
+	return []any{r.convID, r.projectID, r.now, r.seqs, r.ids, r.types, r.respIDs, r.origins, r.tokens, r.bodies, r.searches}
+}
+
+// insertItems adds a batch of items in one statement: a conversation
+// imported with a thousand items costs one round trip, not a thousand.
+const insertItems = `INSERT INTO items (conversation_id, seq, id, project_id, type, response_id, origin, tokens, created_at, body, search_text)
+	SELECT $1, s, i, $2, t, r, o, k, $3, b, x
+	FROM unnest($4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bigint[], $10::text[], $11::text[]) AS u(s, i, t, r, o, k, b, x)`
+
+// itemInsertErr names the item whose id is taken. (A statement that
+// writes other tables too may fail on their keys: those errors stay as
+// they are.)
+func itemInsertErr(err error) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "23505" && pe.TableName == "items" {
+		return engram.Errorf(engram.EConflict, "an item with id %s already exists", duplicateKey(pe.Detail))
 	}
-	return last, nil
+	return err
 }
 
 // duplicateKey is the value of a unique violation's detail, "Key (id)=(v)

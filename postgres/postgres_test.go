@@ -71,8 +71,9 @@ const windowTokens = 8000
 func BenchmarkTurn(b *testing.B) {
 	ctx := context.Background()
 	db, c := turnFixture(b, 1000)
+	tip := c.LastSeq // as the runtime does, a run starts from the tip its caller saw
 	for b.Loop() {
-		r := &engram.Response{ID: engram.NewID("resp"), ProjectID: c.ProjectID, ConversationID: c.ID, Model: "scripted/echo", Status: engram.StatusInProgress, Metadata: map[string]string{}}
+		r := &engram.Response{ID: engram.NewID("resp"), ProjectID: c.ProjectID, ConversationID: c.ID, BaseSeq: tip, Model: "scripted/echo", Status: engram.StatusInProgress, Metadata: map[string]string{}}
 		in := []*engram.Item{{Type: engram.ItemMessage, Role: "user", Content: []engram.Content{{Type: engram.ContentInputText, Text: "a question"}}, Tokens: 100}}
 		if err := db.CreateResponse(ctx, r, in); err != nil {
 			b.Fatal(err)
@@ -87,6 +88,7 @@ func BenchmarkTurn(b *testing.B) {
 		if err := db.FinishResponse(ctx, r, engram.RunEnd{Output: out, Usage: usage}); err != nil {
 			b.Fatal(err)
 		}
+		tip = r.LastSeq
 	}
 }
 
@@ -96,12 +98,14 @@ func BenchmarkHotPath(b *testing.B) {
 	ctx := context.Background()
 	db, c := turnFixture(b, 1000)
 	pid := c.ProjectID
+	tip := c.LastSeq // as the runtime does, a run starts from the tip its caller saw
 	newResponse := func() *engram.Response {
-		r := &engram.Response{ID: engram.NewID("resp"), ProjectID: pid, ConversationID: c.ID, Model: "scripted/echo", Status: engram.StatusInProgress, Metadata: map[string]string{}}
+		r := &engram.Response{ID: engram.NewID("resp"), ProjectID: pid, ConversationID: c.ID, BaseSeq: tip, Model: "scripted/echo", Status: engram.StatusInProgress, Metadata: map[string]string{}}
 		in := []*engram.Item{{Type: engram.ItemMessage, Role: "user", Content: []engram.Content{{Type: engram.ContentInputText, Text: "a question"}}, Tokens: 100}}
 		if err := db.CreateResponse(ctx, r, in); err != nil {
 			b.Fatal(err)
 		}
+		tip = r.LastSeq
 		return r
 	}
 	b.Run("GetConversation", func(b *testing.B) {
@@ -150,6 +154,7 @@ func BenchmarkHotPath(b *testing.B) {
 			if err := db.FinishResponse(ctx, r, engram.RunEnd{Output: out}); err != nil {
 				b.Fatal(err)
 			}
+			tip = r.LastSeq
 		}
 	})
 }

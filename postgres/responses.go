@@ -67,7 +67,13 @@ func lockConversation(ctx context.Context, tx pgx.Tx, projectID, convID string) 
 	return h == 1, err
 }
 
-// CreateRun implements engram.Store.
+// activeResponseSQL finds a conversation's oldest active response.
+const activeResponseSQL = `SELECT id, status FROM responses WHERE conversation_id = $1 AND status IN ('queued', 'in_progress', 'requires_action') ORDER BY id LIMIT 1`
+
+// CreateRun implements engram.Store: in one round trip when the run starts
+// at the tip of the log its caller saw or waits behind another (startRun),
+// else in two: the conversation's lock with what the run's start depends
+// on, then the writes with COMMIT.
 func (db *DB) CreateRun(ctx context.Context, r *engram.Response, input []*engram.Item, first *engram.Step) error {
 	if r.CreatedAt == 0 {
 		r.CreatedAt = engram.Now()
@@ -75,24 +81,30 @@ func (db *DB) CreateRun(ctx context.Context, r *engram.Response, input []*engram
 	if r.Concurrency == "" {
 		r.Concurrency = engram.ConcurrencyEnqueue
 	}
-	return db.tx(ctx, func(tx pgx.Tx) error {
-		hidden, err := lockConversation(ctx, tx, r.ProjectID, r.ConversationID)
-		if err != nil {
+	if done, err := db.startRun(ctx, r, input, first); done || err != nil {
+		return err
+	}
+	return db.pipe(ctx, func(t *pipeTx) error {
+		var conv lockedConversation
+		queueLock(t, r.ProjectID, r.ConversationID, &conv)
+		// Read after the lock is held (a statement of its own, so with a
+		// snapshot taken then): a run another transaction started on the
+		// conversation just before is seen. A hidden conversation does not
+		// need it, and reading it costs nothing more there.
+		var activeID, activeStatus string
+		t.queue(activeResponseSQL, r.ConversationID).QueryRow(func(row pgx.Row) error {
+			if err := row.Scan(&activeID, &activeStatus); !errors.Is(err, pgx.ErrNoRows) {
+				return err
+			}
+			return nil
+		})
+		if err := t.flush(ctx); err != nil {
 			return err
 		}
-		if hidden {
+		if conv.hidden || activeID == "" {
 			// A chain's log: a run continues from its tip or conflicts
 			// (and the runtime forks); it never waits behind another.
-			return startResponse(ctx, tx, r, input, first)
-		}
-		var activeID, activeStatus string
-		err = tx.QueryRow(ctx, `SELECT id, status FROM responses WHERE conversation_id = $1 AND status IN ('queued', 'in_progress', 'requires_action') ORDER BY id LIMIT 1`,
-			r.ConversationID).Scan(&activeID, &activeStatus)
-		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-			return err
-		}
-		if activeID == "" {
-			return startResponse(ctx, tx, r, input, first)
+			return startResponse(t, &conv, r, input, first)
 		}
 		switch r.Concurrency {
 		case engram.ConcurrencyReject:
@@ -100,17 +112,15 @@ func (db *DB) CreateRun(ctx context.Context, r *engram.Response, input []*engram
 				"Conversation '%s' already has an active response '%s' (%s). Wait for it to finish, cancel it, or send \"concurrency\": \"enqueue\" or \"interrupt\".",
 				r.Conversation, activeID, activeStatus)
 		case engram.ConcurrencyInterrupt:
-			if err := interruptActive(ctx, tx, r.ConversationID); err != nil {
-				return err
-			}
+			interruptActive(t, r.ConversationID)
 		}
-		return queueResponse(ctx, tx, r, input)
+		return queueResponse(t, r, input)
 	})
 }
 
 // startResponse appends r's input to its log and stores r running.
-func startResponse(ctx context.Context, tx pgx.Tx, r *engram.Response, input []*engram.Item, first *engram.Step) error {
-	last, err := appendLog(ctx, tx, r.ProjectID, r.ConversationID, true, r.BaseSeq, input, r.ID, engram.OriginInput)
+func startResponse(t *pipeTx, conv *lockedConversation, r *engram.Response, input []*engram.Item, first *engram.Step) error {
+	last, err := queueAppend(t, conv, r.ProjectID, r.ConversationID, true, r.BaseSeq, input, r.ID, engram.OriginInput)
 	if err != nil {
 		return err
 	}
@@ -123,18 +133,16 @@ func startResponse(ctx context.Context, tx pgx.Tx, r *engram.Response, input []*
 	if err != nil {
 		return err
 	}
-	if _, err = tx.Exec(ctx, `INSERT INTO responses (id, project_id, conversation_id, status, created_at, base_seq, last_seq, lease_owner, lease_until, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-		r.ID, r.ProjectID, r.ConversationID, r.Status, r.CreatedAt, r.BaseSeq, r.LastSeq, r.Lease.Owner, r.Lease.Until, body); err != nil {
-		return err
-	}
+	t.queue(`INSERT INTO responses (id, project_id, conversation_id, status, created_at, base_seq, last_seq, lease_owner, lease_until, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		r.ID, r.ProjectID, r.ConversationID, r.Status, r.CreatedAt, r.BaseSeq, r.LastSeq, r.Lease.Owner, r.Lease.Until, body)
 	if first != nil {
-		return putStep(ctx, tx, first)
+		return queueStep(t, first)
 	}
 	return nil
 }
 
 // queueResponse stores r queued, holding its input back until it starts.
-func queueResponse(ctx context.Context, tx pgx.Tx, r *engram.Response, input []*engram.Item) error {
+func queueResponse(t *pipeTx, r *engram.Response, input []*engram.Item) error {
 	for _, it := range input {
 		if it.ID == "" {
 			it.ID = engram.NewID(engram.ItemIDPrefix(it.Type))
@@ -150,64 +158,20 @@ func queueResponse(ctx context.Context, tx pgx.Tx, r *engram.Response, input []*
 	if err != nil {
 		return err
 	}
-	_, err = tx.Exec(ctx, `INSERT INTO responses (id, project_id, conversation_id, status, created_at, base_seq, last_seq, pending_input, body) VALUES ($1, $2, $3, $4, $5, 0, 0, $6, $7)`,
+	t.queue(`INSERT INTO responses (id, project_id, conversation_id, status, created_at, base_seq, last_seq, pending_input, body) VALUES ($1, $2, $3, $4, $5, 0, 0, $6, $7)`,
 		r.ID, r.ProjectID, r.ConversationID, r.Status, r.CreatedAt, string(pending), body)
-	return err
+	return nil
 }
 
 // interruptActive cancels a conversation's queued runs at once and asks
 // its running and paused ones to stop, making the paused ones claimable
 // so that a worker ends them.
-func interruptActive(ctx context.Context, tx pgx.Tx, convID string) error {
-	if _, err := tx.Exec(ctx, `UPDATE responses SET status = 'cancelled', pending_input = '' WHERE conversation_id = $1 AND status = 'queued'`, convID); err != nil {
-		return err
-	}
-	_, err := tx.Exec(ctx, `UPDATE responses SET cancel_requested = 1, status = 'in_progress', wake_at = 0,
+func interruptActive(t *pipeTx, convID string) {
+	t.queue(`UPDATE responses SET status = 'cancelled', pending_input = '' WHERE conversation_id = $1 AND status = 'queued'`, convID)
+	t.queue(`UPDATE responses SET cancel_requested = 1, status = 'in_progress', wake_at = 0,
 		lease_owner = CASE status WHEN 'requires_action' THEN '' ELSE lease_owner END,
 		lease_until = CASE WHEN status = 'requires_action' OR wake_at > 0 THEN 0 ELSE lease_until END
 		WHERE conversation_id = $1 AND status IN ('in_progress', 'requires_action')`, convID)
-	return err
-}
-
-// FinishResponse implements engram.Store.
-func (db *DB) FinishResponse(ctx context.Context, r *engram.Response, end engram.RunEnd) error {
-	return db.tx(ctx, func(tx pgx.Tx) error {
-		if _, err := lockConversation(ctx, tx, r.ProjectID, r.ConversationID); err != nil {
-			return err
-		}
-		if err := checkLease(ctx, tx, r.ID, end.Lease); err != nil {
-			return err
-		}
-		last, err := appendLog(ctx, tx, r.ProjectID, r.ConversationID, false, 0, end.Output, r.ID, engram.OriginOutput)
-		if err != nil {
-			return err
-		}
-		if len(end.Output) > 0 {
-			r.LastSeq = last
-		}
-		r.Lease = engram.Lease{}
-		body, err := encodeResponse(r)
-		if err != nil {
-			return err
-		}
-		tag, err := tx.Exec(ctx, `UPDATE responses SET status = $1, last_seq = $2, body = $3, lease_owner = '', lease_until = 0, wake_at = 0, pending_input = '' WHERE project_id = $4 AND id = $5`,
-			r.Status, r.LastSeq, body, r.ProjectID, r.ID)
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() == 0 {
-			return notFound("response", r.ID)
-		}
-		if err := putUsage(ctx, tx, r.ProjectID, r.ID, r.ConversationID, end.Usage); err != nil {
-			return err
-		}
-		if end.Step != nil {
-			if err := putStep(ctx, tx, end.Step); err != nil {
-				return err
-			}
-		}
-		return putEvents(ctx, tx, r.ID, end.Events)
-	})
 }
 
 // GetResponse implements engram.Store. A run not yet ended shows the
@@ -314,15 +278,41 @@ func (db *DB) ListInputItems(ctx context.Context, projectID, responseID string, 
 	return items, more, nil
 }
 
-// putUsage records model calls' usage, of a response (responseID) or of
-// work done for a conversation outside any response ("").
-func putUsage(ctx context.Context, tx pgx.Tx, projectID, responseID, conversationID string, usage []*engram.UsageRecord) error {
-	for _, u := range usage {
-		if _, err := tx.Exec(ctx, `INSERT INTO usage (id, project_id, response_id, conversation_id, agent_id, end_user, provider, model, input_tokens, cached_tokens, output_tokens, reasoning_tokens, stateless_input_tokens, estimated, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
-			u.ID, projectID, responseID, conversationID, u.AgentID, u.User, u.Provider, u.Model,
-			u.InputTokens, u.CachedTokens, u.OutputTokens, u.ReasoningTokens, u.StatelessInputTokens, boolInt(u.Estimated), u.CreatedAt); err != nil {
-			return err
-		}
+// queueUsage records model calls' usage, of a response (responseID) or
+// of work done for a conversation outside any response (""), in one
+// statement.
+func queueUsage(t *pipeTx, projectID, responseID, conversationID string, usage []*engram.UsageRecord) {
+	if len(usage) == 0 {
+		return
 	}
-	return nil
+	args := append([]any{projectID, responseID, conversationID}, newUsageArrays(usage).args()...)
+	t.queue(`INSERT INTO usage (id, project_id, response_id, conversation_id, agent_id, end_user, provider, model, input_tokens, cached_tokens, output_tokens, reasoning_tokens, stateless_input_tokens, estimated, created_at)
+		SELECT x.i, $1, $2, $3, x.a, x.u, x.p, x.m, x.it, x.ct, x.ot, x.rt, x.st, x.e, x.c
+		FROM unnest($4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[], $14::bigint[], $15::bigint[])
+			AS x(i, a, u, p, m, it, ct, ot, rt, st, e, c)`, args...)
+}
+
+// usageArrays are usage records as columns, for INSERT ... SELECT FROM
+// unnest: id, agent_id, end_user, provider, model, then the counts,
+// estimated and created_at.
+type usageArrays struct {
+	ids, agents, users, providers, models                           []string
+	input, cached, output, reasoning, stateless, estimated, created []int64
+}
+
+func newUsageArrays(usage []*engram.UsageRecord) *usageArrays {
+	n := len(usage)
+	a := &usageArrays{ids: make([]string, n), agents: make([]string, n), users: make([]string, n), providers: make([]string, n), models: make([]string, n),
+		input: make([]int64, n), cached: make([]int64, n), output: make([]int64, n), reasoning: make([]int64, n),
+		stateless: make([]int64, n), estimated: make([]int64, n), created: make([]int64, n)}
+	for i, u := range usage {
+		a.ids[i], a.agents[i], a.users[i], a.providers[i], a.models[i] = u.ID, u.AgentID, u.User, u.Provider, u.Model
+		a.input[i], a.cached[i], a.output[i], a.reasoning[i] = int64(u.InputTokens), int64(u.CachedTokens), int64(u.OutputTokens), int64(u.ReasoningTokens)
+		a.stateless[i], a.estimated[i], a.created[i] = int64(u.StatelessInputTokens), int64(boolInt(u.Estimated)), u.CreatedAt
+	}
+	return a
+}
+
+func (a *usageArrays) args() []any {
+	return []any{a.ids, a.agents, a.users, a.providers, a.models, a.input, a.cached, a.output, a.reasoning, a.stateless, a.estimated, a.created}
 }

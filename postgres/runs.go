@@ -111,44 +111,78 @@ func (db *DB) ClaimRun(ctx context.Context, lease engram.Lease, now int64, respo
 	return claimed, err
 }
 
-// checkLease fails with EConflict unless lease is the run's current one
-// (a zero lease: the run is held by nobody) and the run has not ended. It
-// locks the run's row for the rest of the transaction.
-func checkLease(ctx context.Context, tx pgx.Tx, responseID string, lease engram.Lease) error {
-	var owner, status string
-	err := tx.QueryRow(ctx, `SELECT lease_owner, status FROM responses WHERE id = $1 FOR UPDATE`, responseID).Scan(&owner, &status)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return notFound("response", responseID)
-	} else if err != nil {
+// leaseState is what a run's lease check reads of it, under its row lock.
+type leaseState struct {
+	found                    bool
+	owner, status, projectID string
+}
+
+// queueLeaseCheck queues the read of a run's lease for t's next round
+// trip. It locks the run's row for the rest of the transaction.
+func queueLeaseCheck(t *pipeTx, responseID string, s *leaseState) {
+	t.queue(`SELECT lease_owner, status, project_id FROM responses WHERE id = $1 FOR UPDATE`, responseID).QueryRow(func(row pgx.Row) error {
+		err := row.Scan(&s.owner, &s.status, &s.projectID)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		s.found = err == nil
 		return err
+	})
+}
+
+// check fails with EConflict unless lease is the run's current one (a
+// zero lease: the run is held by nobody) and the run has not ended.
+func (s *leaseState) check(responseID string, lease engram.Lease) error {
+	if !s.found {
+		return notFound("response", responseID)
 	}
-	if engram.IsTerminal(status) {
-		return engram.Errorf(engram.EConflict, "response %s has already ended (%s)", responseID, status)
+	if engram.IsTerminal(s.status) {
+		return engram.Errorf(engram.EConflict, "response %s has already ended (%s)", responseID, s.status)
 	}
-	if owner != lease.Owner {
-		return engram.Errorf(engram.EConflict, "response %s is no longer held by %q (held by %q)", responseID, lease.Owner, owner)
+	if s.owner != lease.Owner {
+		return engram.Errorf(engram.EConflict, "response %s is no longer held by %q (held by %q)", responseID, lease.Owner, s.owner)
 	}
 	return nil
 }
 
-// RenewLease implements engram.Store.
+// checkLease is a lease check in one round trip of its own.
+func checkLease(ctx context.Context, t *pipeTx, responseID string, lease engram.Lease) error {
+	var s leaseState
+	queueLeaseCheck(t, responseID, &s)
+	if err := t.flush(ctx); err != nil {
+		return err
+	}
+	return s.check(responseID, lease)
+}
+
+// RenewLease implements engram.Store in one round trip.
 func (db *DB) RenewLease(ctx context.Context, responseID string, lease engram.Lease) (bool, error) {
 	var cancel int
-	err := db.tx(ctx, func(tx pgx.Tx) error {
-		err := tx.QueryRow(ctx, `UPDATE responses SET lease_until = $1 WHERE id = $2 AND lease_owner = $3 AND status = 'in_progress' RETURNING cancel_requested`,
-			lease.Until, responseID, lease.Owner).Scan(&cancel)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return engram.Errorf(engram.EConflict, "response %s is no longer held by %q", responseID, lease.Owner)
-		}
-		return err
+	var held bool
+	err := db.pipe(ctx, func(t *pipeTx) error {
+		// It changes nothing when the run is not held by lease, so its
+		// answer may be read with the COMMIT's.
+		t.queue(`UPDATE responses SET lease_until = $1 WHERE id = $2 AND lease_owner = $3 AND status = 'in_progress' RETURNING cancel_requested`,
+			lease.Until, responseID, lease.Owner).QueryRow(func(row pgx.Row) error {
+			err := row.Scan(&cancel)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil
+			}
+			held = err == nil
+			return err
+		})
+		return nil
 	})
+	if err == nil && !held {
+		err = engram.Errorf(engram.EConflict, "response %s is no longer held by %q", responseID, lease.Owner)
+	}
 	return cancel != 0, err
 }
 
 // PauseRun implements engram.Store.
 func (db *DB) PauseRun(ctx context.Context, r *engram.Response, lease engram.Lease, events []engram.StoredEvent) error {
-	return db.tx(ctx, func(tx pgx.Tx) error {
-		if err := checkLease(ctx, tx, r.ID, lease); err != nil {
+	return db.pipe(ctx, func(t *pipeTx) error {
+		if err := checkLease(ctx, t, r.ID, lease); err != nil {
 			return err
 		}
 		r.Lease = engram.Lease{}
@@ -158,14 +192,12 @@ func (db *DB) PauseRun(ctx context.Context, r *engram.Response, lease engram.Lea
 		}
 		// A cancel that arrived while the run was running stays asked for:
 		// the run is claimable at once so a worker ends it.
-		if _, err := tx.Exec(ctx, `UPDATE responses SET
+		t.queue(`UPDATE responses SET
 				status = CASE cancel_requested WHEN 1 THEN 'in_progress' ELSE $1 END,
 				wake_at = CASE cancel_requested WHEN 1 THEN 0 ELSE $2 END,
 				lease_owner = '', lease_until = 0, body = $3 WHERE id = $4`,
-			r.Status, r.WakeAt, body, r.ID); err != nil {
-			return err
-		}
-		return putEvents(ctx, tx, r.ID, events)
+			r.Status, r.WakeAt, body, r.ID)
+		return queueEvents(t, r.ID, events)
 	})
 }
 
@@ -182,9 +214,9 @@ func (db *DB) ReleaseLeases(ctx context.Context, node string) error {
 // RequestCancel implements engram.Store.
 func (db *DB) RequestCancel(ctx context.Context, projectID, responseID string) (*engram.Response, error) {
 	var r *engram.Response
-	err := db.tx(ctx, func(tx pgx.Tx) error {
+	err := db.pipe(ctx, func(t *pipeTx) error {
 		var err error
-		if r, err = getResponse(ctx, tx, projectID, responseID, true); err != nil {
+		if r, err = getResponse(ctx, t, projectID, responseID, true); err != nil {
 			return err
 		}
 		switch r.Status {
@@ -194,66 +226,70 @@ func (db *DB) RequestCancel(ctx context.Context, projectID, responseID string) (
 			if err != nil {
 				return err
 			}
-			_, err = tx.Exec(ctx, `UPDATE responses SET status = 'cancelled', pending_input = '', body = $1 WHERE id = $2`, body, r.ID)
-			return err
+			t.queue(`UPDATE responses SET status = 'cancelled', pending_input = '', body = $1 WHERE id = $2`, body, r.ID)
+			return nil
 		case engram.StatusInProgress, engram.StatusRequiresAction:
 			r.CancelRequested = true
 			// A paused run (waiting for a person or a time) has no worker
 			// to notice: make it claimable now, and the worker that takes
 			// it ends it.
-			_, err := tx.Exec(ctx, `UPDATE responses SET cancel_requested = 1, status = 'in_progress',
+			t.queue(`UPDATE responses SET cancel_requested = 1, status = 'in_progress',
 				lease_until = CASE WHEN status = 'requires_action' OR wake_at > 0 THEN 0 ELSE lease_until END,
 				lease_owner = CASE status WHEN 'requires_action' THEN '' ELSE lease_owner END,
 				wake_at = 0 WHERE id = $1`, r.ID)
 			if r.Status == engram.StatusRequiresAction {
 				r.Status = engram.StatusInProgress
 			}
-			return err
+			return nil
 		}
 		return nil // already ended: cancelling is a no-op, as in OpenAI's API
 	})
 	return r, err
 }
 
-// SaveStep implements engram.Store.
+// SaveStep implements engram.Store in two round trips.
 func (db *DB) SaveStep(ctx context.Context, s *engram.Step, lease engram.Lease, events []engram.StoredEvent) error {
-	return db.tx(ctx, func(tx pgx.Tx) error {
-		if err := checkLease(ctx, tx, s.ResponseID, lease); err != nil {
+	return db.pipe(ctx, func(t *pipeTx) error {
+		if err := checkLease(ctx, t, s.ResponseID, lease); err != nil {
 			return err
 		}
-		if err := putStep(ctx, tx, s); err != nil {
+		if err := queueStep(t, s); err != nil {
 			return err
 		}
-		return putEvents(ctx, tx, s.ResponseID, events)
+		return queueEvents(t, s.ResponseID, events)
 	})
 }
 
-func putStep(ctx context.Context, tx pgx.Tx, s *engram.Step) error {
+func queueStep(t *pipeTx, s *engram.Step) error {
 	body, err := json.Marshal(s)
 	if err != nil {
 		return err
 	}
-	_, err = tx.Exec(ctx, `INSERT INTO steps (response_id, n, project_id, kind, status, body) VALUES ($1, $2, $3, $4, $5, $6)
+	t.queue(`INSERT INTO steps (response_id, n, project_id, kind, status, body) VALUES ($1, $2, $3, $4, $5, $6)
 		ON CONFLICT (response_id, n) DO UPDATE SET status = excluded.status, body = excluded.body`,
 		s.ResponseID, s.N, s.ProjectID, s.Kind, s.Status, string(body))
-	return err
+	return nil
 }
 
-func putEvents(ctx context.Context, tx pgx.Tx, responseID string, events []engram.StoredEvent) error {
+func queueEvents(t *pipeTx, responseID string, events []engram.StoredEvent) error {
 	if len(events) == 0 {
 		return nil
 	}
+	packed, err := packEvents(events)
+	if err != nil {
+		return err
+	}
+	t.queue(`INSERT INTO response_events (response_id, seq_to, body) VALUES ($1, $2, $3)`,
+		responseID, events[len(events)-1].Seq, packed)
+	return nil
+}
+
+func packEvents(events []engram.StoredEvent) ([]byte, error) {
 	body, err := json.Marshal(events)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	packed, err := pack(body)
-	if err != nil {
-		return err
-	}
-	_, err = tx.Exec(ctx, `INSERT INTO response_events (response_id, seq_to, body) VALUES ($1, $2, $3)`,
-		responseID, events[len(events)-1].Seq, packed)
-	return err
+	return pack(body)
 }
 
 // pack compresses a batch of events (raw deflate, as the sqlite store
@@ -321,12 +357,12 @@ func listSteps(ctx context.Context, q querier, responseID string) ([]*engram.Ste
 // other and the second sees the first.
 func (db *DB) DecideApproval(ctx context.Context, projectID, responseID string, a engram.Approval) (*engram.Response, error) {
 	var r *engram.Response
-	err := db.tx(ctx, func(tx pgx.Tx) error {
+	err := db.pipe(ctx, func(t *pipeTx) error {
 		var err error
-		if r, err = getResponse(ctx, tx, projectID, responseID, true); err != nil {
+		if r, err = getResponse(ctx, t, projectID, responseID, true); err != nil {
 			return err
 		}
-		steps, err := listSteps(ctx, tx, responseID)
+		steps, err := listSteps(ctx, t, responseID)
 		if err != nil {
 			return err
 		}
@@ -354,14 +390,14 @@ func (db *DB) DecideApproval(ctx context.Context, projectID, responseID string, 
 		a.Reason, a.Decided, a.Decision = target.Approval.Reason, true, engram.Now()
 		target.Approval = &a
 		target.Status = engram.StepDecided
-		if err := putStep(ctx, tx, target); err != nil {
+		if err := queueStep(t, target); err != nil {
 			return err
 		}
 		if waiting == 0 {
 			r.Status = engram.StatusInProgress
-			_, err = tx.Exec(ctx, `UPDATE responses SET status = 'in_progress', lease_owner = '', lease_until = 0, wake_at = 0 WHERE id = $1`, r.ID)
+			t.queue(`UPDATE responses SET status = 'in_progress', lease_owner = '', lease_until = 0, wake_at = 0 WHERE id = $1`, r.ID)
 		}
-		return err
+		return nil
 	})
 	return r, err
 }

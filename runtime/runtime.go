@@ -270,6 +270,9 @@ func (rt *Runtime) plan(ctx context.Context, projectID string, req *engram.Respo
 	switch {
 	case req.Conversation != "":
 		c, err := rt.Store.GetConversation(ctx, projectID, req.Conversation)
+		if engram.ErrorCode(err) == engram.EUnavailable {
+			return nil, err // the store is away for now (503), not the conversation (404)
+		}
 		if err != nil || c.Hidden || (c.User != "" && req.User != "" && c.User != req.User) {
 			return nil, engram.ParamErrorf(engram.ENotFound, "conversation", "Conversation with id '%s' not found.", req.Conversation)
 		}
