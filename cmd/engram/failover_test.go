@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -49,7 +50,7 @@ func TestFailover(t *testing.T) {
 	)
 	dbURL := pgtest.Database(t)
 	fx := &effects{applied: map[string]int{}, deliveries: map[string]int{}, keysOf: map[string]map[string]bool{}, answers: map[string]string{},
-		slow: 300 * time.Millisecond}
+		slow: time.Second}
 	tool := httptest.NewServer(fx)
 	defer tool.Close()
 
@@ -84,28 +85,56 @@ func TestFailover(t *testing.T) {
 		all = append(all, sent{r.ID, conv, input})
 	}
 
-	// Kill replica-0 while it is mid-call on some runs.
-	time.Sleep(500 * time.Millisecond)
-	nodes[0].kill()
-	killed := time.Now()
-
-	// What replica-0 held when it died: nobody else may take these until
-	// their leases pass.
+	// Kill replica-0 as soon as it is mid-call on some runs (each call
+	// takes a second, so it still is when the kill lands).
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, dbURL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	var orphans int
-	if err := conn.QueryRow(ctx, `SELECT count(*) FROM responses WHERE status = 'in_progress' AND lease_owner LIKE 'replica-0/%'`).Scan(&orphans); err != nil {
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		var held int
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM responses WHERE status = 'in_progress' AND lease_owner LIKE 'replica-0/%'`).Scan(&held); err != nil {
+			t.Fatal(err)
+		}
+		if held > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("replica-0 took no run in 20s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	nodes[0].kill()
+	killed := time.Now()
+
+	// What replica-0 held when it died: nobody else may take these until
+	// their leases pass.
+	rows, err := conn.Query(ctx, `SELECT id FROM responses WHERE status = 'in_progress' AND lease_owner LIKE 'replica-0/%'`)
+	if err != nil {
 		t.Fatal(err)
 	}
+	orphanIDs, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	orphans := len(orphanIDs)
 	if orphans == 0 {
 		t.Fatal("replica-0 held no run when it was killed: the test proves nothing (make the tool slower)")
 	}
+	var held []sent
+	for _, s := range all {
+		if slices.Contains(orphanIDs, s.id) {
+			held = append(held, s)
+		}
+	}
 
+	// The dead replica's runs finish on the others within the lease
+	// timeout and a tool call; then every other run.
 	logs := func() string { return nodes[1].logs.String() + nodes[2].logs.String() }
+	waitTerminal(t, apis[1], held, 10*time.Second, logs)
+	tookOrphans := time.Since(killed)
 	status := waitTerminal(t, apis[1], all, 5*lease+10*time.Second, logs)
 	took := time.Since(killed)
 	if took > 10*time.Second {
@@ -113,8 +142,8 @@ func TestFailover(t *testing.T) {
 	}
 	turns, retried := checkTurnsWhole(t, apis[2], convs, all, fx)
 
-	t.Logf("failover: %d background responses on 3 replicas; replica-0 killed holding %d runs; all %d completed %v after the kill (lease %v); %d turns whole; %d effects applied once each, %d repeated deliveries answered from the idempotency key",
-		len(all), orphans, len(status), took.Round(time.Millisecond), lease, turns, len(fx.applied), retried)
+	t.Logf("failover: %d background responses on 3 replicas; replica-0 killed holding %d runs, which completed on the others %v after the kill; all %d completed %v after it (lease %v); %d turns whole; %d effects applied once each, %d repeated deliveries answered from the idempotency key",
+		len(all), orphans, tookOrphans.Round(time.Millisecond), len(status), took.Round(time.Millisecond), lease, turns, len(fx.applied), retried)
 }
 
 // TestStreamAcrossReplicas follows a run from a replica that does not
