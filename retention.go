@@ -136,6 +136,53 @@ type PurgeResult struct {
 	Rows    int64 `json:"rows"`
 }
 
+// PurgeTally is the bookkeeping of one batch of a purge, the same for
+// every store: which policy covers an agent's rows, what the batch may
+// still delete, and what it deleted per agent and cutoff (the retention
+// log's entries).
+type PurgeTally struct {
+	Purge
+	Budget int64 // rows the batch may still delete
+	Total  PurgeResult
+	Log    map[PurgeLogKey]*PurgeResult
+}
+
+// PurgeLogKey names a retention log entry of a pass and kind.
+type PurgeLogKey struct {
+	AgentID string
+	Cutoff  int64
+}
+
+// NewPurgeTally starts the tally of a batch of p.
+func NewPurgeTally(p Purge) PurgeTally {
+	return PurgeTally{Purge: p, Budget: int64(p.Limit), Log: map[PurgeLogKey]*PurgeResult{}}
+}
+
+// PolicyOf is the retention policy of an agent's rows: its own, or the
+// project's.
+func (t *PurgeTally) PolicyOf(agentID string) Retention {
+	if r, ok := t.Agents[agentID]; ok {
+		return r
+	}
+	return t.Policy
+}
+
+// Count records that deleting one expired thing of agentID (deleted: 1 when
+// it is gone whole, 0 for part of it) took rows rows.
+func (t *PurgeTally) Count(agentID string, cutoff, deleted, rows int64) {
+	k := PurgeLogKey{agentID, cutoff}
+	e := t.Log[k]
+	if e == nil {
+		e = &PurgeResult{}
+		t.Log[k] = e
+	}
+	e.Deleted += deleted
+	e.Rows += rows
+	t.Total.Deleted += deleted
+	t.Total.Rows += rows
+	t.Budget -= rows
+}
+
 // RetentionLogEntry records what a purge pass deleted for one agent (""
 // for rows of no agent), kind and cutoff. The store writes it in the same
 // transaction as the deletions it counts, so no deletion goes unrecorded.

@@ -211,14 +211,6 @@ func notFound(kind, id string) error {
 	return engram.Errorf(engram.ENotFound, "%s %s not found", kind, id)
 }
 
-// pageLimit bounds a page's size.
-func pageLimit(p engram.Page) int {
-	if p.Limit <= 0 {
-		return 20
-	}
-	return min(p.Limit, 1000)
-}
-
 // Size is the database's size on disk in bytes.
 func (db *DB) Size(ctx context.Context) (int64, error) {
 	var n int64

@@ -96,8 +96,8 @@ func FuzzPageCursors(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(list) > pageLimit(page) {
-			t.Fatalf("%d items on a page of %d", len(list), pageLimit(page))
+		if len(list) > page.Size() {
+			t.Fatalf("%d items on a page of %d", len(list), page.Size())
 		}
 		for i := 1; i < len(list); i++ {
 			if (list[i].Seq > list[i-1].Seq) == page.Desc() {
@@ -105,11 +105,11 @@ func FuzzPageCursors(f *testing.F) {
 			}
 		}
 		convs, _, err := db.ListConversations(ctx, p.ID, engram.ConversationFilter{Page: page})
-		if err != nil || len(convs) > pageLimit(page) {
+		if err != nil || len(convs) > page.Size() {
 			t.Fatalf("%d conversations, %v", len(convs), err)
 		}
 		agents, _, err := db.ListAgents(ctx, p.ID, page)
-		if err != nil || len(agents) > pageLimit(page) {
+		if err != nil || len(agents) > page.Size() {
 			t.Fatalf("%d agents, %v", len(agents), err)
 		}
 	})

@@ -133,7 +133,7 @@ func (db *DB) ListBlocks(ctx context.Context, projectID string, page engram.Page
 	if err != nil {
 		return nil, false, err
 	}
-	out, more := finishPage(out, page, backwards)
+	out, more := engram.FinishPage(out, page, backwards)
 	return out, more, nil
 }
 

@@ -1,7 +1,6 @@
 package postgres
 
 import (
-	"slices"
 	"strconv"
 	"strings"
 
@@ -60,7 +59,7 @@ const (
 // clause is already open. It fetches one row more than the page holds, to
 // learn whether more follow. A page with only a Before cursor is the page
 // just before it, so the query then runs backwards; backwards reports it,
-// and finishPage turns the rows round.
+// and engram.FinishPage turns the rows round.
 func pageQuery(q string, p *params, o listOrder, page engram.Page) (_ string, backwards bool) {
 	key := "(" + strings.Join(o.columns, ", ") + ")"
 	later, earlier := ">", "<" // in the page's order
@@ -88,21 +87,8 @@ func pageQuery(q string, p *params, o listOrder, page engram.Page) (_ string, ba
 	if page.Desc() != backwards {
 		dir = " DESC"
 	}
-	q += " ORDER BY " + strings.Join(o.columns, dir+", ") + dir + " LIMIT " + p.add(pageLimit(page)+1)
+	q += " ORDER BY " + strings.Join(o.columns, dir+", ") + dir + " LIMIT " + p.add(page.Size()+1)
 	return q, backwards
-}
-
-// finishPage drops the extra row pageQuery fetched, reporting whether there
-// was one, and puts rows read backwards into the page's order.
-func finishPage[T any](rows []T, page engram.Page, backwards bool) ([]T, bool) {
-	more := false
-	if n := pageLimit(page); len(rows) > n {
-		rows, more = rows[:n], true
-	}
-	if backwards {
-		slices.Reverse(rows)
-	}
-	return rows, more
 }
 
 var (
@@ -110,50 +96,3 @@ var (
 	agentOrder        = createdOrder("agents", "a.")
 	responseOrder     = createdOrder("responses", "")
 )
-
-// pageSlice pages items already in memory (in log order) as pageQuery
-// would page them in SQL.
-func pageSlice(items []*engram.Item, page engram.Page) ([]*engram.Item, bool) {
-	pos := func(id string) int {
-		for i, it := range items {
-			if it.ID == id {
-				return i
-			}
-		}
-		return -1
-	}
-	lo, hi := 0, len(items) // [lo, hi) in log order
-	if page.Desc() {
-		if i := pos(page.After); page.After != "" && i >= 0 {
-			hi = i
-		}
-		if i := pos(page.Before); page.Before != "" && i >= 0 {
-			lo = i + 1
-		}
-	} else {
-		if i := pos(page.After); page.After != "" && i >= 0 {
-			lo = i + 1
-		}
-		if i := pos(page.Before); page.Before != "" && i >= 0 {
-			hi = i
-		}
-	}
-	if lo > hi {
-		lo = hi
-	}
-	rows := slices.Clone(items[lo:hi])
-	backwards := page.Before != "" && page.After == ""
-	if page.Desc() {
-		slices.Reverse(rows)
-	}
-	n := pageLimit(page)
-	more := len(rows) > n
-	if more {
-		if backwards {
-			rows = rows[len(rows)-n:]
-		} else {
-			rows = rows[:n]
-		}
-	}
-	return rows, more
-}

@@ -264,7 +264,7 @@ func (db *DB) ListInputItems(ctx context.Context, projectID, responseID string, 
 		if err != nil {
 			return nil, false, err
 		}
-		items, more := pageSlice(items, page)
+		items, more := engram.PageItems(items, page)
 		return items, more, nil
 	}
 	p := params{convID, base, last, responseID}
@@ -274,7 +274,7 @@ func (db *DB) ListInputItems(ctx context.Context, projectID, responseID string, 
 	if err != nil {
 		return nil, false, err
 	}
-	items, more := finishPage(items, page, backwards)
+	items, more := engram.FinishPage(items, page, backwards)
 	return items, more, nil
 }
 

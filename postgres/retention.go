@@ -70,7 +70,7 @@ func (db *DB) Purge(ctx context.Context, p engram.Purge) (engram.PurgeResult, er
 		if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock(hashtextextended('engram retention ' || $1, 0))`, p.ProjectID).Scan(&mine); err != nil || !mine {
 			return err
 		}
-		pg := &purge{ctx: ctx, tx: tx, p: p, budget: int64(p.Limit), log: map[logKey]*engram.PurgeResult{}}
+		pg := &purge{ctx: ctx, tx: tx, PurgeTally: engram.NewPurgeTally(p)}
 		var err error
 		switch p.Kind {
 		case engram.PurgeConversations:
@@ -85,52 +85,23 @@ func (db *DB) Purge(ctx context.Context, p engram.Purge) (engram.PurgeResult, er
 		if err != nil {
 			return err
 		}
-		total = pg.total
+		total = pg.Total
 		return pg.writeLog()
 	})
 	return total, err
 }
 
-type logKey struct {
-	agentID string
-	cutoff  int64
-}
-
 // purge is one batch of a purge, inside its transaction.
 type purge struct {
-	ctx    context.Context
-	tx     pgx.Tx
-	p      engram.Purge
-	budget int64 // rows the batch may still delete
-	total  engram.PurgeResult
-	log    map[logKey]*engram.PurgeResult
-}
-
-func (pg *purge) policy(agentID string) engram.Retention {
-	if r, ok := pg.p.Agents[agentID]; ok {
-		return r
-	}
-	return pg.p.Policy
-}
-
-func (pg *purge) count(agentID string, cutoff, deleted, rows int64) {
-	k := logKey{agentID, cutoff}
-	e := pg.log[k]
-	if e == nil {
-		e = &engram.PurgeResult{}
-		pg.log[k] = e
-	}
-	e.Deleted += deleted
-	e.Rows += rows
-	pg.total.Deleted += deleted
-	pg.total.Rows += rows
-	pg.budget -= rows
+	ctx context.Context
+	tx  pgx.Tx
+	engram.PurgeTally
 }
 
 // writeLog adds the batch's counts to the pass's entries.
 func (pg *purge) writeLog() error {
 	now := engram.Now()
-	for k, e := range pg.log {
+	for k, e := range pg.Log {
 		if e.Deleted == 0 && e.Rows == 0 {
 			continue
 		}
@@ -138,7 +109,7 @@ func (pg *purge) writeLog() error {
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)
 			ON CONFLICT (pass, project_id, agent_id, kind, cutoff) DO UPDATE SET
 				deleted = retention_log.deleted + excluded.deleted, rows = retention_log.rows + excluded.rows, updated_at = excluded.updated_at`,
-			engram.NewID("rlog"), pg.p.ProjectID, pg.p.Pass, k.agentID, pg.p.Kind, k.cutoff, e.Deleted, e.Rows, now); err != nil {
+			engram.NewID("rlog"), pg.ProjectID, pg.Pass, k.AgentID, pg.Kind, k.Cutoff, e.Deleted, e.Rows, now); err != nil {
 			return err
 		}
 	}
@@ -159,7 +130,7 @@ func (pg *purge) agents(table, where string) ([]string, error) {
 			after = out[len(out)-1]
 		}
 		var id string
-		err := pg.tx.QueryRow(pg.ctx, q, pg.p.ProjectID, after).Scan(&id)
+		err := pg.tx.QueryRow(pg.ctx, q, pg.ProjectID, after).Scan(&id)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return out, nil
 		} else if err != nil {
@@ -190,17 +161,17 @@ func (pg *purge) conversations() error {
 	}
 	for _, agentID := range agents {
 		for _, hidden := range []int{0, 1} {
-			cutoff := pg.policy(agentID).Cutoff(engram.PurgeConversations, hidden == 1, pg.p.Now)
-			for cutoff > 0 && pg.budget > 0 {
+			cutoff := pg.PolicyOf(agentID).Cutoff(engram.PurgeConversations, hidden == 1, pg.Now)
+			for cutoff > 0 && pg.Budget > 0 {
 				ids, err := pg.ids(`SELECT id FROM conversations c WHERE project_id = $1 AND agent_id = $2 AND hidden = $3 AND updated_at < $4
 					AND NOT EXISTS (SELECT 1 FROM conversations f WHERE f.fork_of = c.id AND f.fork_of <> '')
 					AND NOT EXISTS (SELECT 1 FROM responses r WHERE r.conversation_id = c.id AND r.status IN ('queued', 'in_progress', 'requires_action'))
-					ORDER BY updated_at LIMIT $5`, pg.p.ProjectID, agentID, hidden, cutoff-touchSlack, candidateBatch)
+					ORDER BY updated_at LIMIT $5`, pg.ProjectID, agentID, hidden, cutoff-touchSlack, candidateBatch)
 				if err != nil {
 					return err
 				}
 				for _, id := range ids {
-					if pg.budget <= 0 {
+					if pg.Budget <= 0 {
 						break
 					}
 					if err := pg.conversation(agentID, cutoff, id); err != nil {
@@ -245,14 +216,14 @@ func (pg *purge) conversation(agentID string, cutoff int64, id string) error {
 		return err
 	}
 	for _, rid := range responses {
-		if pg.budget <= 0 {
+		if pg.Budget <= 0 {
 			return nil
 		}
 		n, err := pg.deleteResponse(rid)
 		if err != nil {
 			return err
 		}
-		pg.count(agentID, cutoff, 0, n)
+		pg.Count(agentID, cutoff, 0, n)
 	}
 	if len(responses) == candidateBatch {
 		return nil // more responses: the next batch goes on
@@ -262,14 +233,14 @@ func (pg *purge) conversation(agentID string, cutoff int64, id string) error {
 		return err
 	}
 	if lo != nil {
-		if pg.budget <= 0 {
+		if pg.Budget <= 0 {
 			return nil
 		}
-		n, err := pg.exec(`DELETE FROM items WHERE conversation_id = $1 AND seq BETWEEN $2 AND $3`, id, *lo, *lo+pg.budget-1)
+		n, err := pg.exec(`DELETE FROM items WHERE conversation_id = $1 AND seq BETWEEN $2 AND $3`, id, *lo, *lo+pg.Budget-1)
 		if err != nil {
 			return err
 		}
-		pg.count(agentID, cutoff, 0, n)
+		pg.Count(agentID, cutoff, 0, n)
 		var more bool
 		if err := pg.tx.QueryRow(pg.ctx, `SELECT EXISTS (SELECT 1 FROM items WHERE conversation_id = $1)`, id).Scan(&more); err != nil || more {
 			return err // the rest in the next batch
@@ -283,7 +254,7 @@ func (pg *purge) conversation(agentID string, cutoff int64, id string) error {
 	if err != nil {
 		return err
 	}
-	pg.count(agentID, cutoff, 1, n+m)
+	pg.Count(agentID, cutoff, 1, n+m)
 	return nil
 }
 
@@ -317,15 +288,15 @@ func (pg *purge) responses(events bool) error {
 		return err
 	}
 	for _, agentID := range agents {
-		cutoff := pg.policy(agentID).Cutoff(kind, false, pg.p.Now)
-		for cutoff > 0 && pg.budget > 0 {
+		cutoff := pg.PolicyOf(agentID).Cutoff(kind, false, pg.Now)
+		for cutoff > 0 && pg.Budget > 0 {
 			ids, err := pg.ids(`SELECT id FROM responses WHERE project_id = $1 AND agent_id = $2 AND ended_at > 0`+pending+` AND ended_at < $3 ORDER BY ended_at LIMIT $4`,
-				pg.p.ProjectID, agentID, cutoff, candidateBatch)
+				pg.ProjectID, agentID, cutoff, candidateBatch)
 			if err != nil {
 				return err
 			}
 			for _, id := range ids {
-				if pg.budget <= 0 {
+				if pg.Budget <= 0 {
 					break
 				}
 				var n int64
@@ -339,9 +310,9 @@ func (pg *purge) responses(events bool) error {
 				if err != nil {
 					return err
 				}
-				pg.count(agentID, cutoff, 1, n)
+				pg.Count(agentID, cutoff, 1, n)
 				if n == 0 {
-					pg.budget-- // a response with no events still costs its update
+					pg.Budget-- // a response with no events still costs its update
 				}
 			}
 			if len(ids) < candidateBatch {
@@ -371,6 +342,6 @@ func (db *DB) ListRetentionLog(ctx context.Context, projectID string, page engra
 	if err != nil {
 		return nil, false, mapErr(err)
 	}
-	out, more := finishPage(out, page, backwards)
+	out, more := engram.FinishPage(out, page, backwards)
 	return out, more, nil
 }

@@ -462,6 +462,6 @@ func (db *DB) ListResponses(ctx context.Context, projectID string, f engram.Resp
 	if err := rows.Err(); err != nil {
 		return nil, false, mapErr(err)
 	}
-	out, more := finishPage(out, f.Page, backwards)
+	out, more := engram.FinishPage(out, f.Page, backwards)
 	return out, more, nil
 }

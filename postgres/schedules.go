@@ -78,7 +78,7 @@ func (db *DB) ListSchedules(ctx context.Context, projectID string, page engram.P
 	if err != nil {
 		return nil, false, err
 	}
-	out, more := finishPage(out, page, backwards)
+	out, more := engram.FinishPage(out, page, backwards)
 	return out, more, nil
 }
 

@@ -296,11 +296,3 @@ func boolInt(b bool) int {
 	}
 	return 0
 }
-
-// pageLimit bounds a page's size.
-func pageLimit(p engram.Page) int {
-	if p.Limit <= 0 {
-		return 20
-	}
-	return min(p.Limit, 1000)
-}

@@ -182,7 +182,7 @@ func (db *DB) ListConversations(ctx context.Context, projectID string, f engram.
 	if err := rows.Err(); err != nil {
 		return nil, false, err
 	}
-	out, more := finishPage(out, f.Page, backwards)
+	out, more := engram.FinishPage(out, f.Page, backwards)
 	return out, more, nil
 }
 
@@ -302,7 +302,7 @@ func (db *DB) ListItems(ctx context.Context, projectID, conversationID string, p
 	if err != nil {
 		return nil, false, err
 	}
-	items, more := finishPage(items, page, backwards)
+	items, more := engram.FinishPage(items, page, backwards)
 	return items, more, nil
 }
 

@@ -282,7 +282,7 @@ func (db *DB) ListRecords(ctx context.Context, scope engram.MemoryScope, f engra
 	if err := rows.Err(); err != nil {
 		return nil, false, err
 	}
-	out, more := finishPage(out, f.Page, backwards)
+	out, more := engram.FinishPage(out, f.Page, backwards)
 	return out, more, nil
 }
 

@@ -1,7 +1,6 @@
 package sqlite
 
 import (
-	"slices"
 	"strings"
 
 	"github.com/engram-run/engram"
@@ -44,7 +43,7 @@ const (
 // clause is already open. It fetches one row more than the page holds, to
 // learn whether more follow. A page with only a Before cursor is the page
 // just before it, so the query then runs backwards; backwards reports it,
-// and finishPage turns the rows round.
+// and engram.FinishPage turns the rows round.
 func pageQuery(q string, args []any, o listOrder, page engram.Page) (_ string, _ []any, backwards bool) {
 	key := "(" + strings.Join(o.columns, ", ") + ")"
 	later, earlier := ">", "<" // in the page's order
@@ -72,70 +71,10 @@ func pageQuery(q string, args []any, o listOrder, page engram.Page) (_ string, _
 		dir = " DESC"
 	}
 	q += " ORDER BY " + strings.Join(o.columns, dir+", ") + dir + " LIMIT ?"
-	return q, append(args, pageLimit(page)+1), backwards
-}
-
-// finishPage drops the extra row pageQuery fetched, reporting whether there
-// was one, and puts rows read backwards into the page's order.
-func finishPage[T any](rows []T, page engram.Page, backwards bool) ([]T, bool) {
-	more := false
-	if n := pageLimit(page); len(rows) > n {
-		rows, more = rows[:n], true
-	}
-	if backwards {
-		slices.Reverse(rows)
-	}
-	return rows, more
+	return q, append(args, page.Size()+1), backwards
 }
 
 var (
 	conversationOrder = createdOrder("conversations", "")
 	agentOrder        = createdOrder("agents", "a.")
 )
-
-// pageSlice pages items already in memory (in log order) as pageQuery
-// would page them in SQL.
-func pageSlice(items []*engram.Item, page engram.Page) ([]*engram.Item, bool) {
-	pos := func(id string) int {
-		for i, it := range items {
-			if it.ID == id {
-				return i
-			}
-		}
-		return -1
-	}
-	lo, hi := 0, len(items) // [lo, hi) in log order
-	if page.Desc() {
-		if i := pos(page.After); page.After != "" && i >= 0 {
-			hi = i
-		}
-		if i := pos(page.Before); page.Before != "" && i >= 0 {
-			lo = i + 1
-		}
-	} else {
-		if i := pos(page.After); page.After != "" && i >= 0 {
-			lo = i + 1
-		}
-		if i := pos(page.Before); page.Before != "" && i >= 0 {
-			hi = i
-		}
-	}
-	if lo > hi {
-		lo = hi
-	}
-	rows := slices.Clone(items[lo:hi])
-	backwards := page.Before != "" && page.After == ""
-	if page.Desc() {
-		slices.Reverse(rows)
-	}
-	n := pageLimit(page)
-	more := len(rows) > n
-	if more {
-		if backwards {
-			rows = rows[len(rows)-n:]
-		} else {
-			rows = rows[:n]
-		}
-	}
-	return rows, more
-}

@@ -279,7 +279,7 @@ func (db *DB) ListInputItems(ctx context.Context, projectID, responseID string, 
 		if err != nil {
 			return nil, false, err
 		}
-		items, more := pageSlice(items, page)
+		items, more := engram.PageItems(items, page)
 		return items, more, nil
 	}
 	q, args, backwards := pageQuery(`SELECT `+itemColumns+` FROM items WHERE conversation_id = ? AND seq > ? AND seq <= ? AND response_id = ? AND origin = 'input' AND deleted = 0`,
@@ -288,7 +288,7 @@ func (db *DB) ListInputItems(ctx context.Context, projectID, responseID string, 
 	if err != nil {
 		return nil, false, err
 	}
-	items, more := finishPage(items, page, backwards)
+	items, more := engram.FinishPage(items, page, backwards)
 	return items, more, nil
 }
 

@@ -65,7 +65,7 @@ func (db *DB) Purge(ctx context.Context, p engram.Purge) (engram.PurgeResult, er
 	}
 	var total engram.PurgeResult
 	err := db.tx(ctx, func(tx *txConn) error {
-		pg := &purge{ctx: ctx, tx: tx, p: p, budget: int64(p.Limit), log: map[logKey]*engram.PurgeResult{}}
+		pg := &purge{ctx: ctx, tx: tx, PurgeTally: engram.NewPurgeTally(p)}
 		var err error
 		switch p.Kind {
 		case engram.PurgeConversations:
@@ -80,52 +80,23 @@ func (db *DB) Purge(ctx context.Context, p engram.Purge) (engram.PurgeResult, er
 		if err != nil {
 			return err
 		}
-		total = pg.total
+		total = pg.Total
 		return pg.writeLog()
 	})
 	return total, err
 }
 
-type logKey struct {
-	agentID string
-	cutoff  int64
-}
-
 // purge is one batch of a purge, inside its transaction.
 type purge struct {
-	ctx    context.Context
-	tx     *txConn
-	p      engram.Purge
-	budget int64 // rows the batch may still delete
-	total  engram.PurgeResult
-	log    map[logKey]*engram.PurgeResult
-}
-
-func (pg *purge) policy(agentID string) engram.Retention {
-	if r, ok := pg.p.Agents[agentID]; ok {
-		return r
-	}
-	return pg.p.Policy
-}
-
-func (pg *purge) count(agentID string, cutoff, deleted, rows int64) {
-	k := logKey{agentID, cutoff}
-	e := pg.log[k]
-	if e == nil {
-		e = &engram.PurgeResult{}
-		pg.log[k] = e
-	}
-	e.Deleted += deleted
-	e.Rows += rows
-	pg.total.Deleted += deleted
-	pg.total.Rows += rows
-	pg.budget -= rows
+	ctx context.Context
+	tx  *txConn
+	engram.PurgeTally
 }
 
 // writeLog adds the batch's counts to the pass's entries.
 func (pg *purge) writeLog() error {
 	now := engram.Now()
-	for k, e := range pg.log {
+	for k, e := range pg.Log {
 		if e.Deleted == 0 && e.Rows == 0 {
 			continue
 		}
@@ -133,7 +104,7 @@ func (pg *purge) writeLog() error {
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (pass, project_id, agent_id, kind, cutoff) DO UPDATE SET
 				deleted = deleted + excluded.deleted, rows = rows + excluded.rows, updated_at = excluded.updated_at`,
-			engram.NewID("rlog"), pg.p.ProjectID, pg.p.Pass, k.agentID, pg.p.Kind, k.cutoff, e.Deleted, e.Rows, now, now); err != nil {
+			engram.NewID("rlog"), pg.ProjectID, pg.Pass, k.AgentID, pg.Kind, k.Cutoff, e.Deleted, e.Rows, now, now); err != nil {
 			return err
 		}
 	}
@@ -149,7 +120,7 @@ func (pg *purge) agents(table, where string) ([]string, error) {
 	op, after := ">=", "" // "" sorts first: the first seek may find it
 	for {
 		var id string
-		err := pg.tx.QueryRowContext(pg.ctx, fmt.Sprintf(q, op), pg.p.ProjectID, after).Scan(&id)
+		err := pg.tx.QueryRowContext(pg.ctx, fmt.Sprintf(q, op), pg.ProjectID, after).Scan(&id)
 		if errors.Is(err, sql.ErrNoRows) {
 			return out, nil
 		} else if err != nil {
@@ -195,17 +166,17 @@ func (pg *purge) conversations() error {
 	}
 	for _, agentID := range agents {
 		for _, hidden := range []int{0, 1} {
-			cutoff := pg.policy(agentID).Cutoff(engram.PurgeConversations, hidden == 1, pg.p.Now)
-			for cutoff > 0 && pg.budget > 0 {
+			cutoff := pg.PolicyOf(agentID).Cutoff(engram.PurgeConversations, hidden == 1, pg.Now)
+			for cutoff > 0 && pg.Budget > 0 {
 				ids, err := pg.ids(`SELECT id FROM conversations c WHERE project_id = ? AND agent_id = ? AND hidden = ? AND updated_at < ?
 					AND NOT EXISTS (SELECT 1 FROM conversations f WHERE f.fork_of = c.id AND f.fork_of != '')
 					AND NOT EXISTS (SELECT 1 FROM responses r WHERE r.conversation_id = c.id AND r.status IN ('queued', 'in_progress', 'requires_action'))
-					ORDER BY updated_at LIMIT ?`, pg.p.ProjectID, agentID, hidden, cutoff-touchSlack, candidateBatch)
+					ORDER BY updated_at LIMIT ?`, pg.ProjectID, agentID, hidden, cutoff-touchSlack, candidateBatch)
 				if err != nil {
 					return err
 				}
 				for _, id := range ids {
-					if pg.budget <= 0 {
+					if pg.Budget <= 0 {
 						break
 					}
 					if err := pg.conversation(agentID, cutoff, id); err != nil {
@@ -234,14 +205,14 @@ func (pg *purge) conversation(agentID string, cutoff int64, id string) error {
 		return err
 	}
 	for _, rid := range responses {
-		if pg.budget <= 0 {
+		if pg.Budget <= 0 {
 			return nil
 		}
 		n, err := pg.deleteResponse(rid)
 		if err != nil {
 			return err
 		}
-		pg.count(agentID, cutoff, 0, n)
+		pg.Count(agentID, cutoff, 0, n)
 	}
 	if len(responses) == candidateBatch {
 		return nil // more responses: the next batch goes on
@@ -251,10 +222,10 @@ func (pg *purge) conversation(agentID string, cutoff int64, id string) error {
 		return err
 	}
 	if lo.Valid {
-		if pg.budget <= 0 {
+		if pg.Budget <= 0 {
 			return nil
 		}
-		hi := lo.Int64 + pg.budget - 1
+		hi := lo.Int64 + pg.Budget - 1
 		if _, err := pg.exec(`DELETE FROM items_fts WHERE rowid IN (SELECT search_rowid FROM items WHERE conversation_id = ? AND seq BETWEEN ? AND ? AND search_rowid != 0)`, id, lo.Int64, hi); err != nil {
 			return err
 		}
@@ -262,7 +233,7 @@ func (pg *purge) conversation(agentID string, cutoff int64, id string) error {
 		if err != nil {
 			return err
 		}
-		pg.count(agentID, cutoff, 0, n)
+		pg.Count(agentID, cutoff, 0, n)
 		var more int
 		err = pg.tx.QueryRowContext(pg.ctx, `SELECT 1 FROM items WHERE conversation_id = ? LIMIT 1`, id).Scan(&more)
 		if err == nil {
@@ -279,7 +250,7 @@ func (pg *purge) conversation(agentID string, cutoff int64, id string) error {
 	if err != nil {
 		return err
 	}
-	pg.count(agentID, cutoff, 1, n+m)
+	pg.Count(agentID, cutoff, 1, n+m)
 	return nil
 }
 
@@ -313,15 +284,15 @@ func (pg *purge) responses(events bool) error {
 		return err
 	}
 	for _, agentID := range agents {
-		cutoff := pg.policy(agentID).Cutoff(kind, false, pg.p.Now)
-		for cutoff > 0 && pg.budget > 0 {
+		cutoff := pg.PolicyOf(agentID).Cutoff(kind, false, pg.Now)
+		for cutoff > 0 && pg.Budget > 0 {
 			ids, err := pg.ids(`SELECT id FROM responses WHERE project_id = ? AND agent_id = ? AND ended_at > 0`+pending+` AND ended_at < ? ORDER BY ended_at LIMIT ?`,
-				pg.p.ProjectID, agentID, cutoff, candidateBatch)
+				pg.ProjectID, agentID, cutoff, candidateBatch)
 			if err != nil {
 				return err
 			}
 			for _, id := range ids {
-				if pg.budget <= 0 {
+				if pg.Budget <= 0 {
 					break
 				}
 				var n int64
@@ -335,9 +306,9 @@ func (pg *purge) responses(events bool) error {
 				if err != nil {
 					return err
 				}
-				pg.count(agentID, cutoff, 1, n)
+				pg.Count(agentID, cutoff, 1, n)
 				if n == 0 {
-					pg.budget-- // a response with no events still costs its update
+					pg.Budget-- // a response with no events still costs its update
 				}
 			}
 			if len(ids) < candidateBatch {
@@ -370,6 +341,6 @@ func (db *DB) ListRetentionLog(ctx context.Context, projectID string, page engra
 	if err := rows.Err(); err != nil {
 		return nil, false, err
 	}
-	out, more := finishPage(out, page, backwards)
+	out, more := engram.FinishPage(out, page, backwards)
 	return out, more, nil
 }
