@@ -27,8 +27,9 @@ type broker struct {
 type liveStream struct {
 	held    []engram.StoredEvent // emitted, not yet stored
 	subs    map[chan engram.StoredEvent]struct{}
-	running bool // the run executes here (it has published)
-	remote  bool // another node follows it: publish on the bus too
+	running bool  // the run executes here (it has published)
+	remote  bool  // another node follows it: publish on the bus too
+	stored  int64 // events before this seq are in the store
 }
 
 // subscriberBuffer is how far a client may fall behind before it is cut
@@ -91,9 +92,11 @@ func (b *broker) replay(id string, after int64) {
 			b.bus.Publish(id, ev)
 		}
 	}
-	if len(ls.held) == 0 || ls.held[0].Seq > after+1 {
-		// The follower lacks stored events it may have read before they
-		// were stored: have it read the store again.
+	if after+1 < ls.stored {
+		// The follower lacks events stored since it read the store: have
+		// it read the store again. (Not otherwise: a follower answers a
+		// nudge by reading the store, and one with nothing new to read
+		// would ask again and be nudged again, for ever.)
 		b.bus.Nudge(id)
 	}
 }
@@ -111,6 +114,7 @@ func (b *broker) stored(id string, seq int64) {
 		n++
 	}
 	ls.held = append(ls.held[:0:0], ls.held[n:]...)
+	ls.stored = max(ls.stored, seq)
 	if ls.remote {
 		b.bus.Nudge(id)
 	}

@@ -521,8 +521,17 @@ func (x *run) finish(ctx context.Context, runErr error) (*engram.Response, error
 		}
 		if err := x.rt.Store.FinishResponse(ctx, r, end); err != nil {
 			x.rt.Logger.Error("recording a response's end failed", "response", r.ID, "err", err)
+			if x.storeErr(err); x.storeDown.Load() {
+				// The end was not recorded: the store still has the run in
+				// progress, and the node that claims it next finishes it.
+				// Telling clients it ended would be telling them an answer
+				// that may not be the one kept.
+				x.held = nil
+				x.rt.broker.ended(r.ID)
+				return r, engram.Errorf(engram.EUnavailable, "The database became unavailable as response %s ended; it is finished from its last step when the database is back. Retrieve it later with GET /v1/responses/%s.", r.ID, r.ID)
+			}
 			if runErr == nil {
-				runErr = x.storeErr(err)
+				runErr = err
 			}
 		} else if x.p.conv != nil {
 			added := append(append(make([]*engram.Item, 0, len(x.input)+len(r.Output)), x.input...), r.Output...)

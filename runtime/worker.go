@@ -124,6 +124,11 @@ func (rt *Runtime) newLease() engram.Lease {
 func (rt *Runtime) resume(r *engram.Response, lease engram.Lease) (*engram.Response, error) {
 	ctx := rt.context()
 	p, err := rt.planFor(ctx, r)
+	if engram.ErrorCode(err) == engram.EUnavailable {
+		// The store is away for now: leave the run as it is; a node
+		// claims it again when this lease passes.
+		return r, err
+	}
 	if err != nil {
 		// The run cannot go on (its agent or model is gone): end it
 		// failed rather than claim it for ever.
@@ -173,7 +178,7 @@ func (rt *Runtime) execute(x *run, fresh bool) (*engram.Response, error) {
 		rt.broker.ended(x.r.ID)
 		return x.r, engram.Errorf(engram.EUnavailable, "the server is shutting down; response %s resumes when it starts again", x.r.ID)
 	}
-	if runErr != nil && x.storeDown.Load() {
+	if runErr != nil && (x.storeDown.Load() || engram.ErrorCode(runErr) == engram.EUnavailable) {
 		// The database went away mid-run. Ending the run failed would be
 		// a second write that may not land either, and would throw away
 		// a run that can go on: it stays in progress as last stored, and
@@ -294,6 +299,7 @@ func (rt *Runtime) Stream(ctx context.Context, projectID, id string, after int64
 	}
 	var busEvents <-chan engram.StoredEvent
 	var catchUp <-chan struct{}
+	ask := true // ask the executing node to replay what it holds
 	if rt.Bus != nil {
 		feed := rt.Bus.Subscribe(id)
 		defer feed.Close()
@@ -334,10 +340,14 @@ func (rt *Runtime) Stream(ctx context.Context, projectID, id string, after int64
 			unsubscribe()
 			continue
 		}
-		if _, here := rt.live.Load(id); !here && rt.Bus != nil {
+		if _, here := rt.live.Load(id); ask && !here && rt.Bus != nil {
 			// Whichever node executes it sends what it holds after
-			// what was read here, then the rest as it comes.
+			// what was read here, then the rest as it comes. Asked on
+			// arrival and at each poll tick (the run may have moved to
+			// another node), not after a nudge: the executing node
+			// already publishes to us.
 			rt.Bus.AskReplay(id, last)
+			ask = false
 		}
 		tick := time.NewTicker(rt.PollInterval)
 	live:
@@ -375,6 +385,7 @@ func (rt *Runtime) Stream(ctx context.Context, projectID, id string, after int64
 				break live
 			case <-tick.C:
 				if _, ok := rt.live.Load(id); !ok {
+					ask = true
 					break live // not executing here: follow it through the store
 				}
 			}
