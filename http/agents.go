@@ -39,6 +39,16 @@ type agentMemoryBody struct {
 // agentName keeps names usable in "agent/NAME" and in URLs.
 var agentName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
+// retentionNeedsAdmin refuses an agent's retention policy from a key that
+// is not an admin's: an agent's policy replaces the project's, which only
+// an admin may set (POST /v1/retention).
+func retentionNeedsAdmin(r *http.Request, b *agentBody) error {
+	if b.Retention != nil && keyOf(r).Role != engram.RoleAdmin {
+		return engram.ParamErrorf(engram.EForbidden, "retention", "Only an admin key may set an agent's retention: it replaces the project's policy.")
+	}
+	return nil
+}
+
 func (b *agentBody) apply(a *engram.Agent) error {
 	if b.Name != nil {
 		if !agentName.MatchString(*b.Name) {
@@ -155,6 +165,10 @@ func (s *Server) createAgent(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	if err := retentionNeedsAdmin(r, &body); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	a := &engram.Agent{ID: engram.NewID("agent"), ProjectID: keyOf(r).ProjectID}
 	if err := body.apply(a); err != nil {
 		s.fail(w, r, err)
@@ -196,6 +210,10 @@ func (s *Server) getAgent(w http.ResponseWriter, r *http.Request) {
 func (s *Server) updateAgent(w http.ResponseWriter, r *http.Request) {
 	var body agentBody
 	if err := s.decodeBody(w, r, &body); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := retentionNeedsAdmin(r, &body); err != nil {
 		s.fail(w, r, err)
 		return
 	}

@@ -68,7 +68,7 @@ func newEnvWith(t *testing.T, embedder engram.Embedder) *env {
 			name string
 			role engram.Role
 			user string
-		}{{"admin", engram.RoleAdmin, ""}, {"invoker", engram.RoleInvoker, ""}, {"ada", engram.RoleInvoker, "ada"}} {
+		}{{"admin", engram.RoleAdmin, ""}, {"developer", engram.RoleDeveloper, ""}, {"invoker", engram.RoleInvoker, ""}, {"ada", engram.RoleInvoker, "ada"}} {
 			secret, shown := engram.NewKeySecret()
 			if err := db.CreateAPIKey(ctx, &engram.APIKey{ID: engram.NewID("key"), ProjectID: p.ID, Name: k.name, Prefix: shown,
 				Hash: engram.HashKey(secret), Role: k.role, User: k.user, CreatedAt: engram.Now()}); err != nil {

@@ -80,6 +80,17 @@ func TestAgentRetention(t *testing.T) {
 	if a.Retention != nil {
 		t.Errorf("after retention null: %+v, want the project's policy", a.Retention)
 	}
+	// A developer may manage agents, but not their retention: it replaces
+	// the project's policy, which is an admin's.
+	if status, body := e.do(t, "mine/developer", "POST", "/v1/agents", `{"name":"y","model":"scripted/echo","retention":{"conversations_days":1}}`); status != 403 || !strings.Contains(body, `"param":"retention"`) {
+		t.Errorf("a developer creates an agent with retention: %d %s, want 403", status, body)
+	}
+	if status, body := e.do(t, "mine/developer", "POST", "/v1/agents/keeper", `{"retention":{}}`); status != 403 {
+		t.Errorf("a developer updates an agent's retention: %d %s, want 403", status, body)
+	}
+	if status, body := e.do(t, "mine/developer", "POST", "/v1/agents/keeper", `{"description":"still keeps bees"}`); status != 200 {
+		t.Errorf("a developer updates another field: %d %s", status, body)
+	}
 	for _, tt := range []struct{ body, want string }{
 		{`{"name":"x","model":"scripted/echo","retention":{"responses_days":-2}}`, `"param":"retention.responses_days"`},
 		{`{"name":"x","model":"scripted/echo","retention":{"days":2}}`, `"param":"retention.days"`},
