@@ -2,6 +2,8 @@ package runtime
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/engram-run/engram"
@@ -30,17 +32,21 @@ func (rt *Runtime) RunRetention(ctx context.Context) {
 // PurgeExpired runs one purge pass over every project at now: for each
 // kind, batches of RetentionBatch rows, each its own transaction, until
 // nothing expired is left or RetentionMaxBatches batches have run (the
-// rest waits for the next pass). It returns what it deleted per kind.
+// rest waits for the next pass). It returns what it deleted per kind. A
+// project whose purge fails does not keep the others from theirs: the
+// pass goes on and returns the errors met, joined.
 func (rt *Runtime) PurgeExpired(ctx context.Context, now time.Time) (map[string]engram.PurgeResult, error) {
 	projects, err := rt.Store.ListProjects(ctx)
 	if err != nil {
 		return nil, err
 	}
 	total := map[string]engram.PurgeResult{}
+	var errs []error
 	for _, p := range projects {
 		agents, err := rt.agentRetention(ctx, p.ID)
 		if err != nil {
-			return total, err
+			errs = append(errs, fmt.Errorf("project %s: %w", p.ID, err))
+			continue
 		}
 		if p.Retention == (engram.Retention{}) && len(agents) == 0 {
 			continue // keeps everything
@@ -57,11 +63,12 @@ func (rt *Runtime) PurgeExpired(ctx context.Context, now time.Time) (map[string]
 					"batches", batches, "pass", purge.Pass, "took", time.Since(now).Round(time.Millisecond))
 			}
 			if err != nil {
-				return total, err
+				errs = append(errs, fmt.Errorf("project %s, %s: %w", p.ID, kind, err))
+				break
 			}
 		}
 	}
-	return total, nil
+	return total, errors.Join(errs...)
 }
 
 // purgeKind runs batches of p until one deletes nothing.
