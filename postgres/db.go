@@ -73,6 +73,9 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	if _, ok := params["application_name"]; !ok {
 		params["application_name"] = "engram"
 	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = 5 * time.Second // an unreachable server is a 503 soon, not after minutes of SYNs
+	}
 	cfg.MaxConnIdleTime = 5 * time.Minute
 	cfg.HealthCheckPeriod = 10 * time.Second
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
@@ -144,7 +147,8 @@ const maxAttempts = 4
 // retried: whether it committed is unknown, and it is reported as
 // unavailable.
 func (db *DB) tx(ctx context.Context, fn func(pgx.Tx) error) error {
-	ctx = context.WithoutCancel(ctx)
+	ctx, cancel := writeContext(ctx)
+	defer cancel()
 	var err error
 	for attempt := 1; attempt <= maxAttempts; attempt++ {
 		err = pgx.BeginFunc(ctx, db.pool, fn)
@@ -154,6 +158,19 @@ func (db *DB) tx(ctx context.Context, fn func(pgx.Tx) error) error {
 		time.Sleep(time.Duration(attempt*attempt) * 10 * time.Millisecond)
 	}
 	return mapErr(err)
+}
+
+// writeTimeout bounds a state change, retries included, on Engram's side:
+// the server's statement_timeout does nothing for a connection whose
+// packets are lost (a network partition, a failover to a new address), and
+// without it such a write would wait for TCP to give up, minutes later.
+// pgx closes the connection at the deadline; the server rolls back.
+const writeTimeout = 60 * time.Second
+
+// writeContext is the context of a state change: not ended by the caller
+// going away (a write runs to its end once begun), but bounded.
+func writeContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
 }
 
 // retryable reports whether a failed transaction may simply be run again.
@@ -185,27 +202,45 @@ func mapErr(err error) error {
 	if errors.As(err, &pe) {
 		switch {
 		case pe.Code == "23505":
-			return engram.Errorf(engram.EConflict, "already exists: %s", pe.Detail)
+			return keepCause(engram.Errorf(engram.EConflict, "already exists: %s", pe.Detail), err)
 		case pe.Code == "22021":
 			// A NUL (or invalid UTF-8) in a request's text, which SQLite
 			// stores and PostgreSQL refuses: the request's fault, not ours.
 			return engram.Errorf(engram.EInvalid, "The request holds a character that cannot be stored (NUL or invalid UTF-8).")
 		case pe.Code == "57014":
-			return engram.Errorf(engram.EUnavailable, "The database did not answer in time; try again.")
-		case strings.HasPrefix(pe.Code, "08"), strings.HasPrefix(pe.Code, "57P"), pe.Code == "53300":
-			// connection exceptions, admin/crash shutdown, cannot connect now, too many connections
-			return engram.Errorf(engram.EUnavailable, "The database is unavailable (%s); try again.", pe.Message)
+			return keepCause(engram.Errorf(engram.EUnavailable, "The database did not answer in time; try again."), err)
+		case strings.HasPrefix(pe.Code, "08"), strings.HasPrefix(pe.Code, "57P"), strings.HasPrefix(pe.Code, "53"),
+			strings.HasPrefix(pe.Code, "40"), pe.Code == "55P03", pe.Code == "25006", pe.Code == "25P03":
+			// connection exceptions, admin/crash shutdown, cannot connect now, insufficient resources
+			// (too many connections, disk full, out of memory), a serialization failure or deadlock
+			// still there after the retries, lock_timeout, a write reaching a standby (a failover in
+			// progress), an idle transaction ended by the server
+			return keepCause(engram.Errorf(engram.EUnavailable, "The database is unavailable (%s); try again.", pe.Message), err)
 		}
 		return err
 	}
 	var ce *pgconn.ConnectError
 	var ne net.Error
 	if errors.As(err, &ce) || errors.As(err, &ne) || pgconn.Timeout(err) || errors.Is(err, pgx.ErrTxClosed) ||
-		strings.Contains(err.Error(), "conn closed") || strings.Contains(err.Error(), "unexpected EOF") {
-		return engram.Errorf(engram.EUnavailable, "The database is unavailable; try again.")
+		errors.Is(err, pgx.ErrTxCommitRollback) || errors.Is(err, context.DeadlineExceeded) ||
+		strings.Contains(err.Error(), "conn closed") || strings.Contains(err.Error(), "closed pool") || strings.Contains(err.Error(), "unexpected EOF") {
+		return keepCause(engram.Errorf(engram.EUnavailable, "The database is unavailable; try again."), err)
 	}
 	return err
 }
+
+// storeError is a domain error that keeps the database's error beneath it:
+// callers see the domain's code and message, and tx still sees whether the
+// failure may be retried (mapErr runs inside transactions too).
+type storeError struct {
+	domain *engram.Error
+	cause  error
+}
+
+func (e *storeError) Error() string   { return e.domain.Error() }
+func (e *storeError) Unwrap() []error { return []error{e.domain, e.cause} }
+
+func keepCause(domain *engram.Error, cause error) error { return &storeError{domain, cause} }
 
 func notFound(kind, id string) error {
 	return engram.Errorf(engram.ENotFound, "%s %s not found", kind, id)

@@ -93,7 +93,8 @@ func (t *pipeTx) commit(ctx context.Context) error {
 // pipe runs fn as one transaction on one connection, sending its
 // statements as a pipeTx; it retries as tx does.
 func (db *DB) pipe(ctx context.Context, fn func(t *pipeTx) error) error {
-	ctx = context.WithoutCancel(ctx)
+	ctx, cancel := writeContext(ctx)
+	defer cancel()
 	var err error
 	for attempt := 1; attempt <= maxAttempts; attempt++ {
 		err = db.pipeOnce(ctx, fn)

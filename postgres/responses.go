@@ -84,7 +84,11 @@ func (db *DB) CreateRun(ctx context.Context, r *engram.Response, input []*engram
 	if done, err := db.startRun(ctx, r, input, first); done || err != nil {
 		return err
 	}
+	orig := *r
 	return db.pipe(ctx, func(t *pipeTx) error {
+		// A retried attempt starts from r as given, not as the failed
+		// attempt left it (queued, its lease cleared).
+		*r = orig
 		var conv lockedConversation
 		queueLock(t, r.ProjectID, r.ConversationID, &conv)
 		// Read after the lock is held (a statement of its own, so with a
