@@ -252,3 +252,28 @@ func (db *DB) Size(ctx context.Context) (int64, error) {
 	err := db.pool.QueryRow(ctx, "SELECT pg_database_size(current_database())").Scan(&n)
 	return n, mapErr(err)
 }
+
+// ClaimNode makes sure no other live process runs as node on this
+// database: two replicas with one node id would free each other's run
+// leases (a node frees its own at start) and run the same runs at once. It
+// holds a session advisory lock on the node id, on a connection of its own,
+// until release is called (or the process dies: the server then frees it).
+func (db *DB) ClaimNode(ctx context.Context, node string) (release func(), err error) {
+	conn, err := db.pool.Acquire(ctx)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	var got bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock(hashtextextended('engram node ' || $1, 0))`, node).Scan(&got); err != nil {
+		conn.Release()
+		return nil, mapErr(err)
+	}
+	if !got {
+		conn.Release()
+		return nil, engram.Errorf(engram.EConflict, "another Engram process runs as node %q on this database: give each replica its own ENGRAM_NODE_ID (or data directory)", node)
+	}
+	// The lock lives with this session: the connection leaves the pool
+	// for good, and closing it frees the lock.
+	pc := conn.Hijack()
+	return func() { pc.Close(context.Background()) }, nil
+}

@@ -318,3 +318,28 @@ func TestSchedulesFireOnceAcrossReplicas(t *testing.T) {
 	}
 	t.Logf("%d schedules due at once on 3 replicas: %d responses started", schedules, responses)
 }
+
+// TestReplicaNodeIDsAreUnique: a second server claiming a node id a live
+// one holds on the same database refuses to start (it would free the
+// other's run leases), and says why.
+func TestReplicaNodeIDsAreUnique(t *testing.T) {
+	dbURL := pgtest.Database(t)
+	startEngram(t, map[string]string{"ENGRAM_DATABASE_URL": dbURL, "ENGRAM_NODE_ID": "twin"})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	vars := map[string]string{"ENGRAM_DATABASE_URL": dbURL, "ENGRAM_NODE_ID": "twin", "ENGRAM_ADDR": addr, "ENGRAM_DATA": t.TempDir(),
+		"ENGRAM_ADMIN_KEY": "sk-engram-test-admin-key-0001", "ENGRAM_LOG_LEVEL": "error"}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var out lockedBuffer
+	err = run(ctx, []string{"serve"}, func(k string) string { return vars[k] }, strings.NewReader(""), &out, &out)
+	if err == nil || !strings.Contains(err.Error(), `another Engram process runs as node "twin"`) {
+		t.Fatalf("a second server as node twin: %v\n%s", err, out.String())
+	}
+	// Another id starts.
+	startEngram(t, map[string]string{"ENGRAM_DATABASE_URL": dbURL, "ENGRAM_NODE_ID": "other", "ENGRAM_LOG_LEVEL": "debug"})
+}

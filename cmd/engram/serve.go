@@ -92,7 +92,9 @@ type app struct {
 	providers *provider.Registry
 	runtime   *runtime.Runtime
 	bus       *postgres.Bus // replicas' stream relay; nil on SQLite
-	handler   http.Handler
+	// releaseNode frees this node's id on PostgreSQL (nil on SQLite).
+	releaseNode func()
+	handler     http.Handler
 }
 
 // Close stops the runs executing here (they stay in progress, to resume
@@ -101,6 +103,9 @@ func (a *app) Close() error {
 	a.runtime.Stop()
 	if a.bus != nil {
 		a.bus.Close()
+	}
+	if a.releaseNode != nil {
+		a.releaseNode()
 	}
 	return a.store.Close()
 }
@@ -194,10 +199,18 @@ func openApp(ctx context.Context, e *invocation, sc storeConfig, logger *slog.Lo
 		rt.RetentionInterval = d
 	}
 	var bus *postgres.Bus
+	var releaseNode func()
+	if pg, ok := store.(*postgres.DB); ok {
+		if releaseNode, err = pg.ClaimNode(ctx, rt.Node); err != nil {
+			store.Close()
+			return nil, err
+		}
+	}
 	if sc.databaseURL != "" {
 		// Replicas relay the stream events of their runs to clients
 		// attached to another replica.
 		if bus, err = postgres.NewBus(ctx, sc.databaseURL, logger); err != nil {
+			releaseNode()
 			store.Close()
 			return nil, fmt.Errorf("stream relay: %w", err)
 		}
@@ -209,12 +222,15 @@ func openApp(ctx context.Context, e *invocation, sc storeConfig, logger *slog.Lo
 		if bus != nil {
 			bus.Close()
 		}
+		if releaseNode != nil {
+			releaseNode()
+		}
 		store.Close()
 		return nil, err
 	}
 	api := &enghttp.Server{Store: store, Responses: rt, Memory: mem, Logger: logger, ValidateAgent: rt.ValidateAgent, Providers: providers,
 		Ready: func(ctx context.Context) error { _, err := store.ListProjects(ctx); return err }}
-	return &app{store: store, storeName: storeName, providers: providers, runtime: rt, bus: bus, handler: api.Handler()}, nil
+	return &app{store: store, storeName: storeName, providers: providers, runtime: rt, bus: bus, releaseNode: releaseNode, handler: api.Handler()}, nil
 }
 
 // nodeID names this node in run leases: ENGRAM_NODE_ID, or an id made on
