@@ -153,7 +153,7 @@ func queueResponse(t *pipeTx, r *engram.Response, input []*engram.Item) error {
 		}
 		it.ResponseID, it.Origin = r.ID, engram.OriginInput
 	}
-	pending, err := json.Marshal(pendingInput(input))
+	pending, err := engram.EncodeHeldInput(input)
 	if err != nil {
 		return err
 	}
@@ -264,7 +264,7 @@ func (db *DB) ListInputItems(ctx context.Context, projectID, responseID string, 
 	}
 	if pending != "" {
 		// A queued run's input is not in the log yet.
-		items, err := restoreInput(pending)
+		items, err := engram.DecodeHeldInput(pending)
 		if err != nil {
 			return nil, false, err
 		}

@@ -99,9 +99,11 @@ func (db *DB) startRun(ctx context.Context, r *engram.Response, input []*engram.
 	waiting.Status, waiting.Lease = engram.StatusQueued, engram.Lease{}
 	var pending, waitingBody string
 	if r.Concurrency == engram.ConcurrencyEnqueue {
-		if pending, err = jsonString(pendingInput(input)); err != nil {
+		held, err := engram.EncodeHeldInput(input)
+		if err != nil {
 			return false, err
 		}
+		pending = string(held)
 		if waitingBody, err = encodeResponse(&waiting); err != nil {
 			return false, err
 		}

@@ -124,7 +124,7 @@ func queueResponse(ctx context.Context, tx *txConn, r *engram.Response, input []
 		}
 		it.ResponseID, it.Origin = r.ID, engram.OriginInput
 	}
-	pending, err := json.Marshal(pendingInput(input))
+	pending, err := engram.EncodeHeldInput(input)
 	if err != nil {
 		return err
 	}
@@ -275,7 +275,7 @@ func (db *DB) ListInputItems(ctx context.Context, projectID, responseID string, 
 	}
 	if pending != "" {
 		// A queued run's input is not in the log yet.
-		items, err := restoreInput(pending)
+		items, err := engram.DecodeHeldInput(pending)
 		if err != nil {
 			return nil, false, err
 		}

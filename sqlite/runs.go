@@ -13,38 +13,6 @@ import (
 	"github.com/engram-run/engram"
 )
 
-// heldItem is an input item of a queued run, kept with the run until it
-// starts; its token count travels with it.
-type heldItem struct {
-	engram.Item
-	HeldTokens int `json:"_tokens"`
-}
-
-func pendingInput(items []*engram.Item) []heldItem {
-	out := make([]heldItem, len(items))
-	for i, it := range items {
-		out[i] = heldItem{Item: *it, HeldTokens: it.Tokens}
-	}
-	return out
-}
-
-func restoreInput(data string) ([]*engram.Item, error) {
-	if data == "" {
-		return nil, nil
-	}
-	var held []heldItem
-	if err := json.Unmarshal([]byte(data), &held); err != nil {
-		return nil, err
-	}
-	items := make([]*engram.Item, len(held))
-	for i := range held {
-		it := held[i].Item
-		it.Tokens = held[i].HeldTokens
-		items[i] = &it
-	}
-	return items, nil
-}
-
 // ClaimRun implements engram.Store.
 func (db *DB) ClaimRun(ctx context.Context, lease engram.Lease, now int64, responseID string) (*engram.Response, error) {
 	var claimed *engram.Response
@@ -82,7 +50,7 @@ func (db *DB) ClaimRun(ctx context.Context, lease engram.Lease, now int64, respo
 		if err != nil {
 			return err
 		}
-		input, err := restoreInput(pending)
+		input, err := engram.DecodeHeldInput(pending)
 		if err != nil {
 			return err
 		}
