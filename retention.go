@@ -136,6 +136,42 @@ type PurgeResult struct {
 	Rows    int64 `json:"rows"`
 }
 
+// DefaultPurgeLimit bounds a purge batch whose caller set no limit.
+const DefaultPurgeLimit = 1000
+
+// PurgeCandidateBatch bounds the ids one query of a purge reads; the purge
+// asks again while its budget lasts.
+const PurgeCandidateBatch = 100
+
+// RetentionTouchSlack is how far a conversation's stored updated_at may lag
+// its last append (the stores move it at most once an hour, so that an
+// append does not rewrite an indexed column each turn): a purge takes only
+// conversations idle that much longer than the policy asks, so that none
+// goes early.
+const RetentionTouchSlack = 3600
+
+// WithDefaults fills what the caller of a purge batch left unset: the
+// limit, and a pass of its own.
+func (p Purge) WithDefaults() Purge {
+	if p.Limit <= 0 {
+		p.Limit = DefaultPurgeLimit
+	}
+	if p.Pass == "" {
+		p.Pass = NewID("rpass")
+	}
+	return p
+}
+
+// StoredRetention reads a policy a store kept; one it cannot read keeps
+// everything, rather than delete by a misread policy.
+func StoredRetention(data []byte) Retention {
+	var r Retention
+	if json.Unmarshal(data, &r) != nil {
+		return Retention{}
+	}
+	return r
+}
+
 // PurgeTally is the bookkeeping of one batch of a purge, the same for
 // every store: which policy covers an agent's rows, what the batch may
 // still delete, and what it deleted per agent and cutoff (the retention

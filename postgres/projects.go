@@ -29,7 +29,7 @@ func scanProject(s pgx.Row) (*engram.Project, error) {
 	if err := s.Scan(&p.ID, &p.Name, &retention, &p.CreatedAt); err != nil {
 		return nil, err
 	}
-	p.Retention = decodeRetention(retention)
+	p.Retention = engram.StoredRetention([]byte(retention))
 	return p, nil
 }
 

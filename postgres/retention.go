@@ -27,29 +27,6 @@ func (db *DB) SetRetention(ctx context.Context, projectID string, r engram.Reten
 	})
 }
 
-// decodeRetention reads a stored policy; a policy the store cannot read
-// keeps everything rather than delete by a misread one.
-func decodeRetention(data string) engram.Retention {
-	var r engram.Retention
-	if json.Unmarshal([]byte(data), &r) != nil {
-		return engram.Retention{}
-	}
-	return r
-}
-
-// defaultPurgeLimit bounds a batch whose caller set no limit.
-const defaultPurgeLimit = 1000
-
-// touchSlack is how far a conversation's updated_at may lag its last
-// append (the migration's trigger moves it at most once an hour): a purge
-// takes only conversations idle that much longer than the policy asks, so
-// that none goes early.
-const touchSlack = 3600
-
-// candidateBatch bounds the ids one query of a purge reads; the purge
-// asks again while its budget lasts.
-const candidateBatch = 100
-
 // Purge implements engram.RetentionStore, as the sqlite store does: every
 // query walks an index from the oldest expired row and reads nothing it
 // does not delete (but for conversations kept by their forks or active
@@ -57,12 +34,7 @@ const candidateBatch = 100
 // another replica's batch holding the project's advisory lock deletes
 // nothing, and its pass moves on, the other replica carrying on instead.
 func (db *DB) Purge(ctx context.Context, p engram.Purge) (engram.PurgeResult, error) {
-	if p.Limit <= 0 {
-		p.Limit = defaultPurgeLimit
-	}
-	if p.Pass == "" {
-		p.Pass = engram.NewID("rpass")
-	}
+	p = p.WithDefaults()
 	var total engram.PurgeResult
 	err := db.tx(ctx, func(tx pgx.Tx) error {
 		total = engram.PurgeResult{}
@@ -166,7 +138,7 @@ func (pg *purge) conversations() error {
 				ids, err := pg.ids(`SELECT id FROM conversations c WHERE project_id = $1 AND agent_id = $2 AND hidden = $3 AND updated_at < $4
 					AND NOT EXISTS (SELECT 1 FROM conversations f WHERE f.fork_of = c.id AND f.fork_of <> '')
 					AND NOT EXISTS (SELECT 1 FROM responses r WHERE r.conversation_id = c.id AND r.status IN ('queued', 'in_progress', 'requires_action'))
-					ORDER BY updated_at LIMIT $5`, pg.ProjectID, agentID, hidden, cutoff-touchSlack, candidateBatch)
+					ORDER BY updated_at LIMIT $5`, pg.ProjectID, agentID, hidden, cutoff-engram.RetentionTouchSlack, engram.PurgeCandidateBatch)
 				if err != nil {
 					return err
 				}
@@ -178,7 +150,7 @@ func (pg *purge) conversations() error {
 						return err
 					}
 				}
-				if len(ids) < candidateBatch {
+				if len(ids) < engram.PurgeCandidateBatch {
 					break
 				}
 			}
@@ -198,7 +170,7 @@ func (pg *purge) conversations() error {
 // and one that comes a moment after finds it deleted.
 func (pg *purge) conversation(agentID string, cutoff int64, id string) error {
 	var busy bool
-	err := pg.tx.QueryRow(pg.ctx, `SELECT false FROM conversations WHERE id = $1 AND updated_at < $2 FOR UPDATE`, id, cutoff-touchSlack).Scan(&busy)
+	err := pg.tx.QueryRow(pg.ctx, `SELECT false FROM conversations WHERE id = $1 AND updated_at < $2 FOR UPDATE`, id, cutoff-engram.RetentionTouchSlack).Scan(&busy)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil // appended to since, or gone
 	} else if err != nil {
@@ -211,7 +183,7 @@ func (pg *purge) conversation(agentID string, cutoff int64, id string) error {
 	if _, err := pg.exec(`UPDATE conversations SET deleted = 1 WHERE id = $1`, id); err != nil {
 		return err
 	}
-	responses, err := pg.ids(`SELECT id FROM responses WHERE conversation_id = $1 LIMIT $2`, id, candidateBatch)
+	responses, err := pg.ids(`SELECT id FROM responses WHERE conversation_id = $1 LIMIT $2`, id, engram.PurgeCandidateBatch)
 	if err != nil {
 		return err
 	}
@@ -225,7 +197,7 @@ func (pg *purge) conversation(agentID string, cutoff int64, id string) error {
 		}
 		pg.Count(agentID, cutoff, 0, n)
 	}
-	if len(responses) == candidateBatch {
+	if len(responses) == engram.PurgeCandidateBatch {
 		return nil // more responses: the next batch goes on
 	}
 	var lo *int64
@@ -291,7 +263,7 @@ func (pg *purge) responses(events bool) error {
 		cutoff := pg.PolicyOf(agentID).Cutoff(kind, false, pg.Now)
 		for cutoff > 0 && pg.Budget > 0 {
 			ids, err := pg.ids(`SELECT id FROM responses WHERE project_id = $1 AND agent_id = $2 AND ended_at > 0`+pending+` AND ended_at < $3 ORDER BY ended_at LIMIT $4`,
-				pg.ProjectID, agentID, cutoff, candidateBatch)
+				pg.ProjectID, agentID, cutoff, engram.PurgeCandidateBatch)
 			if err != nil {
 				return err
 			}
@@ -315,7 +287,7 @@ func (pg *purge) responses(events bool) error {
 					pg.Budget-- // a response with no events still costs its update
 				}
 			}
-			if len(ids) < candidateBatch {
+			if len(ids) < engram.PurgeCandidateBatch {
 				break
 			}
 		}

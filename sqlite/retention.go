@@ -28,41 +28,13 @@ func (db *DB) SetRetention(ctx context.Context, projectID string, r engram.Reten
 	})
 }
 
-// decodeRetention reads a stored policy; a policy the store cannot read
-// keeps everything rather than delete by a misread one.
-func decodeRetention(data []byte) engram.Retention {
-	var r engram.Retention
-	if json.Unmarshal(data, &r) != nil {
-		return engram.Retention{}
-	}
-	return r
-}
-
-// defaultPurgeLimit bounds a batch whose caller set no limit.
-const defaultPurgeLimit = 1000
-
-// touchSlack is how far a conversation's updated_at may lag its last
-// append (the migration's trigger moves it at most once an hour): a purge
-// takes only conversations idle that much longer than the policy asks, so
-// that none goes early.
-const touchSlack = 3600
-
-// candidateBatch bounds the ids one query of a purge reads; the purge
-// asks again while its budget lasts.
-const candidateBatch = 100
-
 // Purge implements engram.RetentionStore. Every query it makes walks an
 // index from the oldest expired row and reads nothing it does not delete
 // (but for conversations kept by their forks or active runs): the
 // distinct agents of the project's rows are found by seeking the index
 // agent by agent, and each agent's expired rows are one range of it.
 func (db *DB) Purge(ctx context.Context, p engram.Purge) (engram.PurgeResult, error) {
-	if p.Limit <= 0 {
-		p.Limit = defaultPurgeLimit
-	}
-	if p.Pass == "" {
-		p.Pass = engram.NewID("rpass")
-	}
+	p = p.WithDefaults()
 	var total engram.PurgeResult
 	err := db.tx(ctx, func(tx *txConn) error {
 		pg := &purge{ctx: ctx, tx: tx, PurgeTally: engram.NewPurgeTally(p)}
@@ -171,7 +143,7 @@ func (pg *purge) conversations() error {
 				ids, err := pg.ids(`SELECT id FROM conversations c WHERE project_id = ? AND agent_id = ? AND hidden = ? AND updated_at < ?
 					AND NOT EXISTS (SELECT 1 FROM conversations f WHERE f.fork_of = c.id AND f.fork_of != '')
 					AND NOT EXISTS (SELECT 1 FROM responses r WHERE r.conversation_id = c.id AND r.status IN ('queued', 'in_progress', 'requires_action'))
-					ORDER BY updated_at LIMIT ?`, pg.ProjectID, agentID, hidden, cutoff-touchSlack, candidateBatch)
+					ORDER BY updated_at LIMIT ?`, pg.ProjectID, agentID, hidden, cutoff-engram.RetentionTouchSlack, engram.PurgeCandidateBatch)
 				if err != nil {
 					return err
 				}
@@ -183,7 +155,7 @@ func (pg *purge) conversations() error {
 						return err
 					}
 				}
-				if len(ids) < candidateBatch {
+				if len(ids) < engram.PurgeCandidateBatch {
 					break
 				}
 			}
@@ -200,7 +172,7 @@ func (pg *purge) conversation(agentID string, cutoff int64, id string) error {
 	if _, err := pg.exec(`UPDATE conversations SET deleted = 1 WHERE id = ? AND deleted = 0`, id); err != nil {
 		return err
 	}
-	responses, err := pg.ids(`SELECT id FROM responses WHERE conversation_id = ? LIMIT ?`, id, candidateBatch)
+	responses, err := pg.ids(`SELECT id FROM responses WHERE conversation_id = ? LIMIT ?`, id, engram.PurgeCandidateBatch)
 	if err != nil {
 		return err
 	}
@@ -214,7 +186,7 @@ func (pg *purge) conversation(agentID string, cutoff int64, id string) error {
 		}
 		pg.Count(agentID, cutoff, 0, n)
 	}
-	if len(responses) == candidateBatch {
+	if len(responses) == engram.PurgeCandidateBatch {
 		return nil // more responses: the next batch goes on
 	}
 	var lo sql.NullInt64
@@ -287,7 +259,7 @@ func (pg *purge) responses(events bool) error {
 		cutoff := pg.PolicyOf(agentID).Cutoff(kind, false, pg.Now)
 		for cutoff > 0 && pg.Budget > 0 {
 			ids, err := pg.ids(`SELECT id FROM responses WHERE project_id = ? AND agent_id = ? AND ended_at > 0`+pending+` AND ended_at < ? ORDER BY ended_at LIMIT ?`,
-				pg.ProjectID, agentID, cutoff, candidateBatch)
+				pg.ProjectID, agentID, cutoff, engram.PurgeCandidateBatch)
 			if err != nil {
 				return err
 			}
@@ -311,7 +283,7 @@ func (pg *purge) responses(events bool) error {
 					pg.Budget-- // a response with no events still costs its update
 				}
 			}
-			if len(ids) < candidateBatch {
+			if len(ids) < engram.PurgeCandidateBatch {
 				break
 			}
 		}
