@@ -29,6 +29,7 @@ var migrations embed.FS
 
 // DB is an engram.Store on one SQLite database file.
 type DB struct {
+	path  string
 	write *sql.DB // one connection: every state change goes through it
 	read  *sql.DB
 	r     reader // cached statements on read
@@ -75,7 +76,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	write.SetMaxOpenConns(1)
 	write.SetMaxIdleConns(1)
 	write.SetConnMaxLifetime(0)
-	db := &DB{write: write}
+	db := &DB{path: path, write: write}
 	if err := db.migrate(ctx); err != nil {
 		write.Close()
 		return nil, fmt.Errorf("migrate %s: %w", path, err)
@@ -165,6 +166,25 @@ func (db *DB) Checkpoint(ctx context.Context) error {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// Size is the database's size on disk in bytes, after folding the
+// write-ahead log into it (the log is transient: the figure is what the data
+// takes).
+func (db *DB) Size(ctx context.Context) (int64, error) {
+	if db.path == ":memory:" {
+		return 0, nil
+	}
+	if err := db.Checkpoint(ctx); err != nil {
+		return 0, err
+	}
+	var n int64
+	for _, name := range []string{db.path, db.path + "-wal"} {
+		if fi, err := os.Stat(name); err == nil {
+			n += fi.Size()
+		}
+	}
+	return n, nil
 }
 
 // Ping checks that the database answers.

@@ -10,15 +10,12 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"runtime/pprof"
 	"strings"
 	"time"
 
 	"github.com/engram-run/engram"
 	"github.com/engram-run/engram/bench"
-	"github.com/engram-run/engram/postgres"
-	"github.com/engram-run/engram/sqlite"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -115,22 +112,12 @@ Flags:
 		cfg.BaseURLs = append(cfg.BaseURLs, "http://"+ln.Addr().String())
 	}
 	cfg.APIKey = key
+	// Both stores tell their size on disk (SQLite after folding its
+	// write-ahead log in).
 	cfg.DiskBytes = func() (int64, error) {
-		if db, ok := apps[0].store.(*postgres.DB); ok {
-			return db.Size(ctx)
-		}
-		// The write-ahead log is transient: fold it into the database
-		// first, so the figure is what the data takes.
-		if err := apps[0].store.(*sqlite.DB).Checkpoint(ctx); err != nil {
-			return 0, err
-		}
-		var n int64
-		for _, name := range []string{"engram.db", "engram.db-wal"} {
-			if fi, err := os.Stat(filepath.Join(dir, name)); err == nil {
-				n += fi.Size()
-			}
-		}
-		return n, nil
+		return apps[0].store.(interface {
+			Size(context.Context) (int64, error)
+		}).Size(ctx)
 	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
