@@ -178,10 +178,12 @@ func TestStreamAcrossReplicas(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
+	// A loaded machine (CI runs every package at once, under -race) may take
+	// a while to claim it: wait as long as a client would.
 	owner := -1
-	for deadline := time.Now().Add(10 * time.Second); owner < 0 && time.Now().Before(deadline); {
-		var lease string
-		if err := conn.QueryRow(ctx, `SELECT lease_owner FROM responses WHERE id = $1`, r.ID).Scan(&lease); err != nil {
+	var status, lease string
+	for deadline := time.Now().Add(30 * time.Second); owner < 0 && time.Now().Before(deadline); {
+		if err := conn.QueryRow(ctx, `SELECT status, lease_owner FROM responses WHERE id = $1`, r.ID).Scan(&status, &lease); err != nil {
 			t.Fatal(err)
 		}
 		if lease != "" {
@@ -190,7 +192,7 @@ func TestStreamAcrossReplicas(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	if owner < 0 {
-		t.Fatal("no replica claimed the run")
+		t.Fatalf("no replica claimed the run in 30s (status %s, lease %q):\n%s%s%s", status, lease, nodes[0].logs.String(), nodes[1].logs.String(), nodes[2].logs.String())
 	}
 	follower, third := (owner+1)%3, (owner+2)%3
 
