@@ -27,7 +27,10 @@
 //
 // Any scripted model calls a tool when the last user message reads
 // "call <tool> <json arguments>", and answers "tool said: <output>" when
-// the last input item is a tool's output.
+// the last input item is a tool's output. A last user message of several
+// such lines is a plan: the model makes the calls one after another, each
+// once the previous one's output is in, then answers "tools said: " and
+// every output, joined by " | ".
 package scripted
 
 import (
@@ -80,6 +83,15 @@ func (*Provider) Generate(ctx context.Context, req *engram.ModelRequest, emit fu
 		return text(emit, extractMemories(req.Input)), nil
 	}
 
+	if calls := parseCalls(lastUser); len(calls) > 1 {
+		// A plan of several calls: one per model call, each after the
+		// previous one's output, then every output.
+		outputs := outputsSinceUser(req.Input)
+		if len(outputs) < len(calls) {
+			return call(emit, calls[len(outputs)][0], calls[len(outputs)][1]), nil
+		}
+		return text(emit, "tools said: "+strings.Join(outputs, " | ")), nil
+	}
 	if last != nil && last.Type == engram.ItemFunctionCallOutput {
 		return text(emit, "tool said: "+last.Output), nil
 	}
@@ -220,6 +232,34 @@ func lastUserText(input []*engram.Item) string {
 		}
 	}
 	return ""
+}
+
+// parseCalls reads a plan: one "call <tool> <json>" per line.
+func parseCalls(s string) [][2]string {
+	var calls [][2]string
+	for _, line := range strings.Split(strings.TrimSpace(s), "\n") {
+		name, args, ok := parseCall(line)
+		if !ok {
+			return nil
+		}
+		calls = append(calls, [2]string{name, args})
+	}
+	return calls
+}
+
+// outputsSinceUser are the tool outputs after the last user message.
+func outputsSinceUser(input []*engram.Item) []string {
+	var out []string
+	for i := len(input) - 1; i >= 0; i-- {
+		it := input[i]
+		if it.Type == engram.ItemMessage && it.Role == "user" {
+			break
+		}
+		if it.Type == engram.ItemFunctionCallOutput {
+			out = append([]string{it.Output}, out...)
+		}
+	}
+	return out
 }
 
 // parseCall reads "call <tool> <json>" (the JSON may be absent).

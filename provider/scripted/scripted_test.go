@@ -67,3 +67,26 @@ func TestUnknownModel(t *testing.T) {
 		t.Fatalf("err = %v, want EInvalid", err)
 	}
 }
+
+func TestPlanOfCalls(t *testing.T) {
+	p := New()
+	first := user("call a {\"x\":1}\ncall b")
+	input := []*engram.Item{first}
+	var said []string
+	for i := 0; i < 3; i++ {
+		res, err := p.Generate(context.Background(), &engram.ModelRequest{Model: "echo", Input: input}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		it := res.Output[0]
+		if it.Type != engram.ItemFunctionCall {
+			said = append(said, it.Text())
+			break
+		}
+		said = append(said, it.Name+" "+it.Arguments)
+		input = append(input, it, &engram.Item{Type: engram.ItemFunctionCallOutput, CallID: it.CallID, Output: "out-" + it.Name})
+	}
+	if got := strings.Join(said, "; "); got != `a {"x":1}; b {}; tools said: out-a | out-b` {
+		t.Errorf("got %s", got)
+	}
+}
