@@ -195,9 +195,11 @@ func (p *idp) publish(kid string, pub crypto.PublicKey) {
 	case *rsa.PublicKey:
 		jwk = map[string]string{"kty": "RSA", "alg": "RS256", "use": "sig", "n": b64(k.N.Bytes()), "e": b64(big.NewInt(int64(k.E)).Bytes())}
 	case *ecdsa.PublicKey:
-		x, y := make([]byte, 32), make([]byte, 32)
-		k.X.FillBytes(x)
-		k.Y.FillBytes(y)
+		raw, err := k.Bytes() // 0x04, then x and y of 32 bytes each
+		if err != nil {
+			p.t.Fatal(err)
+		}
+		x, y := raw[1:33], raw[33:65]
 		jwk = map[string]string{"kty": "EC", "alg": "ES256", "use": "sig", "crv": "P-256", "x": b64(x), "y": b64(y)}
 	case ed25519.PublicKey:
 		jwk = map[string]string{"kty": "OKP", "alg": "EdDSA", "use": "sig", "crv": "Ed25519", "x": b64(k)}
