@@ -74,12 +74,14 @@ type Authenticator struct {
 
 // keySet is one project's provider's keys, fetched on first use.
 type keySet struct {
-	url    string
-	ctx    context.Context // ends its refreshes
-	cancel context.CancelFunc
-	once   sync.Once
-	kf     keyfunc.Keyfunc
-	err    error
+	url     string
+	prev    *keySet              // the set this one replaces, until fetched
+	cancels []context.CancelFunc // end its refreshes
+	// refetch paces the fetches made because a token named an unknown kid.
+	refetch *rate.Limiter
+	once    sync.Once
+	kf      keyfunc.Keyfunc
+	err     error
 }
 
 func (a *Authenticator) init() {
@@ -168,21 +170,16 @@ func (a *Authenticator) AuthenticateToken(ctx context.Context, token string) (*e
 		return nil, unauthorized("The JWT's audience is not accepted.")
 	}
 	conf := p.Auth.JWT.WithDefaults()
-	ks := a.keySetOf(p.ID, conf.JWKSURL)
-	if ks.err != nil {
-		a.Logger.Warn("JWT key set unavailable", "project", p.ID, "url", conf.JWKSURL, "err", ks.err)
-		return nil, unauthorized("The JWT could not be verified: the identity provider's keys are unavailable.")
+	ks := a.keySetOf(p.ID, conf.JWKSURL, nil)
+	claims, err := a.verify(ctx, ks, token, conf)
+	if (ks.err != nil || errors.Is(err, jwt.ErrTokenUnverifiable)) && ks.refetch.Allow() {
+		// The set could not be fetched, or the token names a key id it
+		// does not hold: the provider may have rotated in a new key since.
+		// Fetch it again, once in a while at most, so a stream of made-up
+		// kids neither keeps the provider busy nor holds requests waiting.
+		ks = a.keySetOf(p.ID, conf.JWKSURL, ks)
+		claims, err = a.verify(ctx, ks, token, conf)
 	}
-	claims := jwt.MapClaims{}
-	_, err = jwt.ParseWithClaims(token, claims, ks.kf.KeyfuncCtx(ctx),
-		jwt.WithValidMethods(Algorithms),
-		jwt.WithIssuer(conf.Issuer),
-		jwt.WithAudience(conf.Audience),
-		jwt.WithExpirationRequired(),
-		jwt.WithIssuedAt(),
-		jwt.WithLeeway(a.Leeway),
-		jwt.WithTimeFunc(a.Now),
-	)
 	if err != nil {
 		return nil, verifyError(err)
 	}
@@ -197,8 +194,31 @@ func (a *Authenticator) AuthenticateToken(ctx context.Context, token string) (*e
 	return &engram.APIKey{ID: engram.JWTKeyID, ProjectID: p.ID, Name: "jwt", Role: role, User: user}, nil
 }
 
+// verify checks token with the key set of the project configured by conf.
+func (a *Authenticator) verify(ctx context.Context, ks *keySet, token string, conf engram.JWTAuth) (jwt.MapClaims, error) {
+	if ks.err != nil || ks.kf == nil { // kf is nil in a set dropped before it was fetched
+		a.Logger.Warn("JWT key set unavailable", "url", conf.JWKSURL, "err", ks.err)
+		return nil, unauthorized("The JWT could not be verified: the identity provider's keys are unavailable.")
+	}
+	claims := jwt.MapClaims{}
+	_, err := jwt.ParseWithClaims(token, claims, ks.kf.KeyfuncCtx(ctx),
+		jwt.WithValidMethods(Algorithms),
+		jwt.WithIssuer(conf.Issuer),
+		jwt.WithAudience(conf.Audience),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithLeeway(a.Leeway),
+		jwt.WithStrictDecoding(), // one token, one spelling: no malleable base64
+		jwt.WithTimeFunc(a.Now),
+	)
+	return claims, err
+}
+
 // verifyError says why a token failed, in words fit for its holder.
 func verifyError(err error) error {
+	if engram.ErrorCode(err) == engram.EUnauthorized {
+		return err
+	}
 	var why string
 	switch {
 	case errors.Is(err, jwt.ErrTokenMalformed):
@@ -257,40 +277,73 @@ func (a *Authenticator) projectsFor(ctx context.Context, issuer string) ([]*engr
 	return out, nil
 }
 
-// keySetOf returns the project's key set, fetching it on first use; a key
-// set whose URL changed is dropped and fetched anew.
-func (a *Authenticator) keySetOf(projectID, url string) *keySet {
+// keySetOf returns the project's key set, fetching it on first use. A key
+// set whose URL changed is dropped and fetched anew; so is stale, when it
+// is still the project's (requests asking together to refresh the same set
+// fetch it once). A fetch that fails keeps the keys fetched before, if any.
+func (a *Authenticator) keySetOf(projectID, url string, stale *keySet) *keySet {
 	a.mu.Lock()
 	ks := a.keySets[projectID]
-	if ks == nil || ks.url != url {
-		if ks != nil {
-			ks.cancel()
+	if ks == nil || ks.url != url || ks == stale {
+		next := &keySet{url: url, refetch: rate.NewLimiter(rate.Every(a.UnknownKIDRefresh), 1)}
+		if ks != nil && ks.url == url {
+			next.refetch = ks.refetch // the pace of refetches outlives a set
+			if ks.err == nil {
+				next.prev = ks
+			}
+		} else if ks != nil {
+			go func(old *keySet) {
+				old.once.Do(func() {}) // wait for a fetch under way, or forestall one
+				old.stop()
+			}(ks)
 		}
-		ctx, cancel := context.WithCancel(a.ctx)
-		ks = &keySet{url: url, ctx: ctx, cancel: cancel}
+		ks = next
 		a.keySets[projectID] = ks
 	}
 	a.mu.Unlock()
 	ks.once.Do(func() {
+		ctx, cancel := context.WithCancel(a.ctx)
 		client := *a.Client
 		client.Transport = limitedBody{next: a.Client.Transport}
-		ks.kf, ks.err = keyfunc.NewDefaultOverrideCtx(ks.ctx, []string{url}, keyfunc.Override{
-			Client:      &client,
-			HTTPTimeout: DefaultFetchTimeout,
-			// A token naming an unknown key id fetches the set again at
-			// once if none was fetched that way lately, else fails at once:
-			// a stream of forged kids must not keep the provider busy nor
-			// hold requests waiting.
-			RefreshUnknownKID: rate.NewLimiter(rate.Every(a.UnknownKIDRefresh), 1),
-			RateLimitWaitMax:  time.Millisecond,
+		failFirst := false
+		kf, err := keyfunc.NewDefaultOverrideCtx(ctx, []string{url}, keyfunc.Override{
+			Client:                    &client,
+			HTTPTimeout:               DefaultFetchTimeout,
+			NoErrorReturnFirstHTTPReq: &failFirst,
+			// AuthenticateToken decides when to fetch again for an unknown
+			// kid; the library's own refetch would share the request's
+			// deadline with its wait.
+			RefreshUnknownKID: rate.NewLimiter(0, 0),
 			RefreshErrorHandlerFunc: func(u string) func(context.Context, error) {
 				return func(_ context.Context, err error) {
 					a.Logger.Warn("JWT key set refresh failed", "project", projectID, "url", u, "err", err)
 				}
 			},
 		})
+		switch {
+		case err == nil:
+			ks.kf, ks.cancels = kf, []context.CancelFunc{cancel}
+			if ks.prev != nil {
+				ks.prev.stop()
+			}
+		case ks.prev != nil:
+			a.Logger.Warn("JWT key set fetch failed; keeping the keys fetched before", "project", projectID, "url", url, "err", err)
+			cancel()
+			ks.kf, ks.cancels = ks.prev.kf, ks.prev.cancels
+		default:
+			cancel()
+			ks.err = err
+		}
+		ks.prev = nil
 	})
 	return ks
+}
+
+// stop ends the background refreshes of ks's keys.
+func (ks *keySet) stop() {
+	for _, cancel := range ks.cancels {
+		cancel()
+	}
 }
 
 // limitedBody bounds what a key set may weigh.
