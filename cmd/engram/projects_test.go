@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/base64"
@@ -8,12 +10,47 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/engram-run/engram"
+	"github.com/engram-run/engram/sqlite"
 	"github.com/golang-jwt/jwt/v5"
 )
+
+// TestOperatorProject: the operator project is the default one even when
+// another project sorts before it (made in the same second, a smaller id);
+// a store without it (imported) has its oldest project as the operator's.
+func TestOperatorProject(t *testing.T) {
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "engram.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var out bytes.Buffer
+	inv := &invocation{getenv: func(string) string { return "" }, stdin: strings.NewReader(""), stdout: &out, stderr: &out}
+	for _, p := range []*engram.Project{{ID: "proj_0000", Name: "imported", CreatedAt: 100}, {ID: "proj_0001", Name: "later", CreatedAt: 200}} {
+		if err := db.CreateProject(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	operator, err := bootstrap(ctx, db, inv)
+	if err != nil || operator != "proj_0000" {
+		t.Fatalf("without the default project the operator is %q (%v), want the oldest", operator, err)
+	}
+	if !strings.Contains(out.String(), "sk-engram-") {
+		t.Errorf("no first admin key printed: %q", out.String())
+	}
+	if err := db.CreateProject(ctx, &engram.Project{ID: defaultProjectID, Name: "default", CreatedAt: 100}); err != nil {
+		t.Fatal(err)
+	}
+	if operator, err := bootstrap(ctx, db, inv); err != nil || operator != defaultProjectID {
+		t.Errorf("the operator is %q (%v), want %s", operator, err, defaultProjectID)
+	}
+}
 
 // TestProjectsCommand: the operator's admin creates a project and gets its
 // admin key; that admin lets its front-end's JWTs in (set-jwt), which the

@@ -269,8 +269,8 @@ const defaultProjectID = "proj_default"
 
 // bootstrap makes sure a project and an admin key exist. ENGRAM_ADMIN_KEY
 // seeds the key; without it the first start makes one and prints it, once:
-// only its hash is kept. It returns the operator project: the oldest one,
-// whose admin keys manage every project.
+// only its hash is kept. It returns the operator project, whose admin keys
+// manage every project: the default project, the first one made.
 func bootstrap(ctx context.Context, store engram.Store, e *invocation) (string, error) {
 	projects, err := store.ListProjects(ctx)
 	if err != nil {
@@ -290,8 +290,13 @@ func bootstrap(ctx context.Context, store engram.Store, e *invocation) (string, 
 				return "", err
 			}
 		}
-	} else {
+	} else if project, err = store.GetProject(ctx, defaultProjectID); engram.ErrorCode(err) == engram.ENotFound {
+		// A store made otherwise (imported): its oldest project. The
+		// default project is looked up by id first, since projects made in
+		// its first second may sort before it.
 		project = projects[0]
+	} else if err != nil {
+		return "", err
 	}
 	return project.ID, seedAdminKey(ctx, store, e, project.ID)
 }
