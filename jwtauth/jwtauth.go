@@ -68,7 +68,8 @@ type Authenticator struct {
 	mu       sync.Mutex
 	projects []*engram.Project // those with JWT auth, in creation order
 	loadedAt time.Time
-	stale    bool
+	changes  int // ProjectsChanged calls; a load counts as fresh only if none came during it
+	loaded   int // changes when the cache was loaded
 	keySets  map[string]*keySet // by project id
 }
 
@@ -125,7 +126,7 @@ func (a *Authenticator) Close() {
 func (a *Authenticator) ProjectsChanged() {
 	a.init()
 	a.mu.Lock()
-	a.stale = true
+	a.changes++
 	a.mu.Unlock()
 }
 
@@ -249,7 +250,8 @@ func verifyError(err error) error {
 // when a project changed here or when it is older than ProjectsMaxAge.
 func (a *Authenticator) projectsFor(ctx context.Context, issuer string) ([]*engram.Project, error) {
 	a.mu.Lock()
-	fresh := !a.stale && !a.loadedAt.IsZero() && a.Now().Sub(a.loadedAt) < a.ProjectsMaxAge
+	fresh := a.loaded == a.changes && !a.loadedAt.IsZero() && a.Now().Sub(a.loadedAt) < a.ProjectsMaxAge
+	changes := a.changes
 	a.mu.Unlock()
 	if !fresh {
 		all, err := a.Projects.ListProjects(ctx)
@@ -263,7 +265,7 @@ func (a *Authenticator) projectsFor(ctx context.Context, issuer string) ([]*engr
 			}
 		}
 		a.mu.Lock()
-		a.projects, a.loadedAt, a.stale = withJWT, a.Now(), false
+		a.projects, a.loadedAt, a.loaded = withJWT, a.Now(), changes
 		a.mu.Unlock()
 	}
 	a.mu.Lock()
