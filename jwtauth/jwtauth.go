@@ -68,8 +68,8 @@ type Authenticator struct {
 	mu       sync.Mutex
 	projects []*engram.Project // those with JWT auth, in creation order
 	loadedAt time.Time
-	changes  int // ProjectsChanged calls; a load counts as fresh only if none came during it
-	loaded   int // changes when the cache was loaded
+	changes  int                // ProjectsChanged calls; a load counts as fresh only if none came during it
+	loaded   int                // changes when the cache was loaded
 	keySets  map[string]*keySet // by project id
 }
 
