@@ -14,10 +14,11 @@ import (
 
 // Project is the tenant boundary: every other row belongs to one.
 type Project struct {
-	ID        string    `json:"id"`
-	Name      string    `json:"name"`
-	Retention Retention `json:"retention"` // see Retention; agents may have their own
-	CreatedAt int64     `json:"created_at"`
+	ID        string      `json:"id"`
+	Name      string      `json:"name"`
+	Retention Retention   `json:"retention"` // see Retention; agents may have their own
+	Auth      ProjectAuth `json:"auth"`      // ways in besides API keys (JWTs)
+	CreatedAt int64       `json:"created_at"`
 }
 
 // Role says what an API key may do.

@@ -12,6 +12,13 @@ type Store interface {
 	CreateProject(ctx context.Context, p *Project) error
 	GetProject(ctx context.Context, id string) (*Project, error)
 	ListProjects(ctx context.Context) ([]*Project, error)
+	// CreateProjectWithKey stores a new project and its first key (k's
+	// ProjectID is set to p's) in one transaction: a project is never left
+	// without the key that manages it.
+	CreateProjectWithKey(ctx context.Context, p *Project, k *APIKey) error
+	// UpdateProject stores p's name, retention and auth (ENotFound for no
+	// project); its id and creation time never change.
+	UpdateProject(ctx context.Context, p *Project) error
 	CreateAPIKey(ctx context.Context, k *APIKey) error
 	// FindAPIKey returns the unrevoked key with this hash, in any project.
 	FindAPIKey(ctx context.Context, hash string) (*APIKey, error)

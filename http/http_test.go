@@ -33,12 +33,19 @@ type env struct {
 	store     *sqlite.DB
 	providers *provider.Registry
 	keys      map[string]string // name -> secret
+	projects  map[string]string // name -> id; "mine" is the operator project
 }
 
 func newEnv(t *testing.T) *env { return newEnvWith(t, nil) }
 
 // newEnvWith is newEnv with an embedding model for memory search.
 func newEnvWith(t *testing.T, embedder engram.Embedder) *env {
+	return newEnvConfigured(t, embedder, nil)
+}
+
+// newEnvConfigured is newEnvWith with a last say on the server before it
+// serves.
+func newEnvConfigured(t *testing.T, embedder engram.Embedder, configure func(*enghttp.Server, *sqlite.DB)) *env {
 	ctx := context.Background()
 	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "engram.db"))
 	if err != nil {
@@ -57,10 +64,16 @@ func newEnvWith(t *testing.T, embedder engram.Embedder) *env {
 	t.Cleanup(rt.Stop)
 	api := &enghttp.Server{Store: db, Responses: rt, Memory: mem, MaxBodyBytes: 64 << 10, ValidateAgent: rt.ValidateAgent, Providers: providers,
 		Ready: func(ctx context.Context) error { return db.Ping(ctx) }}
-	e := &env{srv: httptest.NewServer(api.Handler()), store: db, providers: providers, keys: map[string]string{}}
+	e := &env{store: db, providers: providers, keys: map[string]string{},
+		projects: map[string]string{"mine": engram.NewID("proj"), "theirs": engram.NewID("proj")}}
+	api.OperatorProject = e.projects["mine"]
+	if configure != nil {
+		configure(api, db)
+	}
+	e.srv = httptest.NewServer(api.Handler())
 	t.Cleanup(e.srv.Close)
 	for _, proj := range []string{"mine", "theirs"} {
-		p := &engram.Project{ID: engram.NewID("proj"), Name: proj, CreatedAt: engram.Now()}
+		p := &engram.Project{ID: e.projects[proj], Name: proj, CreatedAt: engram.Now()}
 		if err := db.CreateProject(ctx, p); err != nil {
 			t.Fatal(err)
 		}

@@ -57,7 +57,7 @@ func (s *Server) openapi(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{
 		"openapi": "3.1.0",
 		"info": map[string]any{"title": "Engram", "version": "1",
-			"description": "A stateful runtime for AI agents: OpenAI's Responses and Conversations API over any model provider, with Engram's agents, memory blocks, schedules and keys under the same /v1. Authenticate with Authorization: Bearer <API key>; x-engram-role names the least role an endpoint needs (invoker < developer < admin)."},
+			"description": "A stateful runtime for AI agents: OpenAI's Responses and Conversations API over any model provider, with Engram's agents, memory blocks, schedules and keys under the same /v1. Authenticate with Authorization: Bearer <API key>, or with a JWT of an identity provider the project trusts (acting for the user it names, docs/identity.md); x-engram-role names the least role an endpoint needs (invoker < developer < admin)."},
 		"paths": paths,
 		"components": map[string]any{
 			"securitySchemes": map[string]any{"bearer": map[string]any{"type": "http", "scheme": "bearer"},

@@ -14,6 +14,19 @@ type retentionBody struct {
 	EventsDays        *int `json:"events_days"`
 }
 
+// apply returns policy with the fields b gives changed.
+func (b retentionBody) apply(policy engram.Retention) engram.Retention {
+	for _, f := range []struct {
+		dst *int
+		src *int
+	}{{&policy.ConversationsDays, b.ConversationsDays}, {&policy.ResponsesDays, b.ResponsesDays}, {&policy.EventsDays, b.EventsDays}} {
+		if f.src != nil {
+			*f.dst = *f.src
+		}
+	}
+	return policy
+}
+
 type retentionJSON struct {
 	Object string `json:"object"`
 	engram.Retention
@@ -40,15 +53,7 @@ func (s *Server) setRetention(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	policy := p.Retention
-	for _, f := range []struct {
-		dst *int
-		src *int
-	}{{&policy.ConversationsDays, body.ConversationsDays}, {&policy.ResponsesDays, body.ResponsesDays}, {&policy.EventsDays, body.EventsDays}} {
-		if f.src != nil {
-			*f.dst = *f.src
-		}
-	}
+	policy := body.apply(p.Retention)
 	if err := policy.Check(""); err != nil {
 		s.fail(w, r, err)
 		return

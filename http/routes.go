@@ -67,6 +67,12 @@ func (s *Server) routes() []route {
 		{"GET /v1/keys", adm, s.listKeys, "List API keys (prefixes only, never secrets)."},
 		{"DELETE /v1/keys/{id}", adm, s.revokeKey, "Revoke an API key."},
 
+		// Engram: projects.
+		{"POST /v1/projects", adm, s.createProject, "Create a project and its first admin key (only admin keys of the operator project, the one the first start created; others get 403): {name, retention {conversations_days, responses_days, events_days}, auth {jwt: {jwks_url, issuer, audience, user_claim (default sub), role developer|invoker (default invoker)}}}. The answer's key.key is the new admin key's secret, shown only this once (docs/identity.md)."},
+		{"GET /v1/projects", adm, s.listProjects, "List projects: every project for the operator project's admins, the key's own project for any other admin."},
+		{"GET /v1/projects/{id}", adm, s.getProject, "Retrieve a project: its name, retention, auth (the JWT issuer it trusts) and whether it is the operator project. An admin sees its own project; the operator project's admins see any; any other project is 404."},
+		{"POST /v1/projects/{id}", adm, s.updateProject, "Update a project (its own, or any for the operator project's admins): name; retention (the fields given change); auth, replaced whole: {jwt: {jwks_url, issuer, audience, user_claim, role}} lets the project's front-ends call with their identity provider's JWTs (RS256, ES256 or EdDSA, exp required), each acting for the user its user_claim names, as a key bound to that user; {jwt: null} turns JWTs off. 409 when another project already accepts the same issuer and audience."},
+
 		// Engram: retention.
 		{"GET /v1/retention", inv, s.getRetention, "The project's retention policy: conversations_days (a conversation idle that long goes, with its items, responses and extraction state), responses_days (a response ended that long ago goes, with its steps and events; its items stay in their conversation), events_days (a response's stream events go that long after it ended). 0 keeps for ever (the default). Usage, memory records and memory blocks are never purged (docs/retention.md)."},
 		{"POST /v1/retention", adm, s.setRetention, "Set the project's retention policy: the fields given (whole days, 0 to 36500, 0 keeps for ever) change. Every node purges what expired about once an hour, in small transactions, and logs what it deleted."},

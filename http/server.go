@@ -39,6 +39,12 @@ type Server struct {
 	// Providers serve /v1/chat/completions directly and list /v1/models;
 	// nil answers those with 503.
 	Providers *provider.Registry
+	// OperatorProject is the project whose admin keys manage every project
+	// (the one the first start creates); "" lets no key create projects.
+	OperatorProject string
+	// Tokens verifies bearer tokens that are not Engram keys (the JWTs of
+	// identity providers projects trust); nil accepts keys only.
+	Tokens engram.TokenAuthenticator
 }
 
 // Handler returns the API's handler.
@@ -121,9 +127,9 @@ func (s *Server) authenticate(role engram.Role, messages bool, next http.Handler
 			refuse(w, http.StatusUnauthorized, "invalid_request_error", "missing_api_key", "", msg)
 			return
 		}
-		key, err := s.Store.FindAPIKey(r.Context(), engram.HashKey(secret))
+		key, err := s.keyFor(r.Context(), secret)
 		if err != nil {
-			if engram.ErrorCode(err) != engram.ENotFound {
+			if code := engram.ErrorCode(err); code != engram.ENotFound && code != engram.EUnauthorized {
 				if messages {
 					s.failMessages(w, r, err)
 				} else {
@@ -131,7 +137,11 @@ func (s *Server) authenticate(role engram.Role, messages bool, next http.Handler
 				}
 				return
 			}
-			refuse(w, http.StatusUnauthorized, "invalid_request_error", "invalid_api_key", "", "Incorrect API key provided: "+redact(secret)+".")
+			msg := "Incorrect API key provided: " + redact(secret) + "."
+			if engram.ErrorCode(err) == engram.EUnauthorized {
+				msg = engram.ErrorMessage(err)
+			}
+			refuse(w, http.StatusUnauthorized, "invalid_request_error", "invalid_api_key", "", msg)
 			return
 		}
 		if roleRank[key.Role] < roleRank[role] {
@@ -141,6 +151,25 @@ func (s *Server) authenticate(role engram.Role, messages bool, next http.Handler
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, key)))
 	})
+}
+
+// keyFor finds the key a bearer secret stands for: a stored API key, or
+// else, for a secret shaped like a JWT, the synthetic key of the project
+// that trusts its issuer (bound to the user it names). Stored keys are
+// looked up first, so a seeded admin key that happens to look like a JWT
+// still works.
+func (s *Server) keyFor(ctx context.Context, secret string) (*engram.APIKey, error) {
+	key, err := s.Store.FindAPIKey(ctx, engram.HashKey(secret))
+	if engram.ErrorCode(err) != engram.ENotFound || s.Tokens == nil || !looksLikeJWT(secret) {
+		return key, err
+	}
+	return s.Tokens.AuthenticateToken(ctx, secret)
+}
+
+// looksLikeJWT reports a compact JWS: three base64url parts, the first a
+// JSON object ("eyJ" is how `{"` encodes).
+func looksLikeJWT(secret string) bool {
+	return !strings.HasPrefix(secret, engram.KeyPrefix) && strings.HasPrefix(secret, "eyJ") && strings.Count(secret, ".") == 2
 }
 
 // redact shows only the start and end of a secret, as OpenAI does.

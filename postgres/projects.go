@@ -11,25 +11,65 @@ import (
 
 // CreateProject implements engram.Store.
 func (db *DB) CreateProject(ctx context.Context, p *engram.Project) error {
+	return db.tx(ctx, func(tx pgx.Tx) error { return insertProject(ctx, tx, p) })
+}
+
+// CreateProjectWithKey implements engram.Store.
+func (db *DB) CreateProjectWithKey(ctx context.Context, p *engram.Project, k *engram.APIKey) error {
+	k.ProjectID = p.ID
 	return db.tx(ctx, func(tx pgx.Tx) error {
-		retention, err := json.Marshal(p.Retention)
-		if err != nil {
+		if err := insertProject(ctx, tx, p); err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `INSERT INTO projects (id, name, retention, created_at) VALUES ($1, $2, $3, $4)`, p.ID, p.Name, string(retention), p.CreatedAt)
-		return err
+		return insertKey(ctx, tx, k)
 	})
 }
 
-const projectColumns = `id, name, retention, created_at`
+func insertProject(ctx context.Context, tx pgx.Tx, p *engram.Project) error {
+	retention, err := json.Marshal(p.Retention)
+	if err != nil {
+		return err
+	}
+	auth, err := json.Marshal(p.Auth)
+	if err != nil {
+		return err
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO projects (id, name, retention, auth, created_at) VALUES ($1, $2, $3, $4, $5)`, p.ID, p.Name, string(retention), string(auth), p.CreatedAt)
+	return err
+}
+
+// UpdateProject implements engram.Store.
+func (db *DB) UpdateProject(ctx context.Context, p *engram.Project) error {
+	retention, err := json.Marshal(p.Retention)
+	if err != nil {
+		return err
+	}
+	auth, err := json.Marshal(p.Auth)
+	if err != nil {
+		return err
+	}
+	return db.tx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE projects SET name = $1, retention = $2, auth = $3 WHERE id = $4`, p.Name, string(retention), string(auth), p.ID)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return notFound("project", p.ID)
+		}
+		return nil
+	})
+}
+
+const projectColumns = `id, name, retention, auth, created_at`
 
 func scanProject(s pgx.Row) (*engram.Project, error) {
 	p := &engram.Project{}
-	var retention string
-	if err := s.Scan(&p.ID, &p.Name, &retention, &p.CreatedAt); err != nil {
+	var retention, auth string
+	if err := s.Scan(&p.ID, &p.Name, &retention, &auth, &p.CreatedAt); err != nil {
 		return nil, err
 	}
 	p.Retention = engram.StoredRetention([]byte(retention))
+	p.Auth = engram.StoredProjectAuth([]byte(auth))
 	return p, nil
 }
 
@@ -68,10 +108,14 @@ func (db *DB) CreateAPIKey(ctx context.Context, k *engram.APIKey) error {
 		if err := projectExists(ctx, tx, k.ProjectID); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO api_keys (id, project_id, name, prefix, hash, role, end_user, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-			k.ID, k.ProjectID, k.Name, k.Prefix, k.Hash, string(k.Role), k.User, k.CreatedAt)
-		return err
+		return insertKey(ctx, tx, k)
 	})
+}
+
+func insertKey(ctx context.Context, tx pgx.Tx, k *engram.APIKey) error {
+	_, err := tx.Exec(ctx, `INSERT INTO api_keys (id, project_id, name, prefix, hash, role, end_user, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		k.ID, k.ProjectID, k.Name, k.Prefix, k.Hash, string(k.Role), k.User, k.CreatedAt)
+	return err
 }
 
 func projectExists(ctx context.Context, q querier, id string) error {

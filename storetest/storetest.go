@@ -21,6 +21,8 @@ func Run(t *testing.T, open func(t *testing.T) engram.Store) {
 	}{
 		{"Projects", testProjects},
 		{"Keys", testKeys},
+		{"ProjectUpdate", testProjectUpdate},
+		{"ProjectWithKey", testProjectWithKey},
 		{"AgentVersions", testAgentVersions},
 		{"AgentNames", testAgentNames},
 		{"AgentPaging", testAgentPaging},

@@ -56,6 +56,7 @@ func commands() []command {
 		{"agents", "list, show, create, update and delete agents", runAgents},
 		{"conversations", "list, show and delete conversations", runConversations},
 		{"keys", "create, list and revoke API keys", runKeys},
+		{"projects", "create, list and show projects; rename them; set or clear the JWT issuer they trust", runProjects},
 		{"runs", "list, show, watch, cancel and approve runs (responses)", runRuns},
 		{"memory", "list, add, search and delete memory records; edit memory blocks; extraction status", runMemory},
 		{"usage", "token usage totals and what keeping state saved", runUsage},

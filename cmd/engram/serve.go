@@ -17,6 +17,7 @@ import (
 	"github.com/engram-run/engram"
 	enghttp "github.com/engram-run/engram/http"
 	"github.com/engram-run/engram/http/openai"
+	"github.com/engram-run/engram/jwtauth"
 	"github.com/engram-run/engram/memory"
 	"github.com/engram-run/engram/postgres"
 	"github.com/engram-run/engram/provider"
@@ -95,12 +96,18 @@ type app struct {
 	// releaseNode frees this node's id on PostgreSQL (nil on SQLite).
 	releaseNode func()
 	handler     http.Handler
+	// jwts verifies the JWTs of identity providers projects trust; Close
+	// stops its key-set refreshes.
+	jwts *jwtauth.Authenticator
 }
 
 // Close stops the runs executing here (they stay in progress, to resume
 // at the next start) and closes the store.
 func (a *app) Close() error {
 	a.runtime.Stop()
+	if a.jwts != nil {
+		a.jwts.Close()
+	}
 	if a.bus != nil {
 		a.bus.Close()
 	}
@@ -158,7 +165,8 @@ func openApp(ctx context.Context, e *invocation, sc storeConfig, logger *slog.Lo
 	if err != nil {
 		return nil, err
 	}
-	if err := bootstrap(ctx, store, e); err != nil {
+	operator, err := bootstrap(ctx, store, e)
+	if err != nil {
 		store.Close()
 		return nil, err
 	}
@@ -228,9 +236,11 @@ func openApp(ctx context.Context, e *invocation, sc storeConfig, logger *slog.Lo
 		store.Close()
 		return nil, err
 	}
+	jwts := &jwtauth.Authenticator{Projects: store, Logger: logger}
 	api := &enghttp.Server{Store: store, Responses: rt, Memory: mem, Logger: logger, ValidateAgent: rt.ValidateAgent, Providers: providers,
+		OperatorProject: operator, Tokens: jwts,
 		Ready: func(ctx context.Context) error { _, err := store.ListProjects(ctx); return err }}
-	return &app{store: store, storeName: storeName, providers: providers, runtime: rt, bus: bus, releaseNode: releaseNode, handler: api.Handler()}, nil
+	return &app{store: store, storeName: storeName, providers: providers, runtime: rt, bus: bus, releaseNode: releaseNode, handler: api.Handler(), jwts: jwts}, nil
 }
 
 // nodeID names this node in run leases: ENGRAM_NODE_ID, or an id made on
@@ -259,11 +269,12 @@ const defaultProjectID = "proj_default"
 
 // bootstrap makes sure a project and an admin key exist. ENGRAM_ADMIN_KEY
 // seeds the key; without it the first start makes one and prints it, once:
-// only its hash is kept.
-func bootstrap(ctx context.Context, store engram.Store, e *invocation) error {
+// only its hash is kept. It returns the operator project, whose admin keys
+// manage every project: the default project, the first one made.
+func bootstrap(ctx context.Context, store engram.Store, e *invocation) (string, error) {
 	projects, err := store.ListProjects(ctx)
 	if err != nil {
-		return err
+		return "", err
 	}
 	var project *engram.Project
 	if len(projects) == 0 {
@@ -273,15 +284,26 @@ func bootstrap(ctx context.Context, store engram.Store, e *invocation) error {
 		project = &engram.Project{ID: defaultProjectID, Name: "default", CreatedAt: engram.Now()}
 		if err := store.CreateProject(ctx, project); err != nil {
 			if engram.ErrorCode(err) != engram.EConflict {
-				return err
+				return "", err
 			}
 			if project, err = store.GetProject(ctx, defaultProjectID); err != nil {
-				return err
+				return "", err
 			}
 		}
-	} else {
+	} else if project, err = store.GetProject(ctx, defaultProjectID); engram.ErrorCode(err) == engram.ENotFound {
+		// A store made otherwise (imported): its oldest project. The
+		// default project is looked up by id first, since projects made in
+		// its first second may sort before it.
 		project = projects[0]
+	} else if err != nil {
+		return "", err
 	}
+	return project.ID, seedAdminKey(ctx, store, e, project.ID)
+}
+
+// seedAdminKey gives the operator project its first admin key: the one
+// ENGRAM_ADMIN_KEY names, or else, when it has none, a new one printed once.
+func seedAdminKey(ctx context.Context, store engram.Store, e *invocation, projectID string) error {
 	if secret := e.getenv("ENGRAM_ADMIN_KEY"); secret != "" {
 		if len(secret) < 16 {
 			return fmt.Errorf("ENGRAM_ADMIN_KEY is too short: use at least 16 characters")
@@ -291,19 +313,19 @@ func bootstrap(ctx context.Context, store engram.Store, e *invocation) error {
 		} else if engram.ErrorCode(err) != engram.ENotFound {
 			return err
 		}
-		err := store.CreateAPIKey(ctx, &engram.APIKey{ID: engram.NewID("key"), ProjectID: project.ID, Name: "admin (ENGRAM_ADMIN_KEY)",
+		err := store.CreateAPIKey(ctx, &engram.APIKey{ID: engram.NewID("key"), ProjectID: projectID, Name: "admin (ENGRAM_ADMIN_KEY)",
 			Prefix: secret[:min(len(secret), 12)], Hash: engram.HashKey(secret), Role: engram.RoleAdmin, CreatedAt: engram.Now()})
 		if engram.ErrorCode(err) == engram.EConflict {
 			return nil // another replica seeded it meanwhile
 		}
 		return err
 	}
-	keys, err := store.ListAPIKeys(ctx, project.ID)
+	keys, err := store.ListAPIKeys(ctx, projectID)
 	if err != nil || len(keys) > 0 {
 		return err
 	}
 	secret, shown := engram.NewKeySecret()
-	if err := store.CreateAPIKey(ctx, &engram.APIKey{ID: engram.NewID("key"), ProjectID: project.ID, Name: "admin (first start)",
+	if err := store.CreateAPIKey(ctx, &engram.APIKey{ID: engram.NewID("key"), ProjectID: projectID, Name: "admin (first start)",
 		Prefix: shown, Hash: engram.HashKey(secret), Role: engram.RoleAdmin, CreatedAt: engram.Now()}); err != nil {
 		return err
 	}
