@@ -1,10 +1,14 @@
 package mcp
 
 import (
+	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/engram-run/engram"
 )
 
 func TestToolName(t *testing.T) {
@@ -56,5 +60,32 @@ func TestResultText(t *testing.T) {
 	got := resultText(big, 51)
 	if !strings.HasPrefix(got, strings.Repeat("é", 25)+"\n[truncated: the result was 200 bytes") {
 		t.Errorf("truncated: %q", got)
+	}
+}
+
+func TestParseConfig(t *testing.T) {
+	for _, c := range []struct {
+		config, param string // param "" when it is valid
+	}{
+		{`{"transport":"stdio","command":"npx","args":["-y","@modelcontextprotocol/server-github"],"env":{"LOG_LEVEL":"info"}}`, ""},
+		{`{"transport":"http","url":"https://mcp.example.com/mcp"}`, ""},
+		{`{"transport":"stdio"}`, "config.command"},
+		{`{"transport":"stdio","command":"x","url":"http://a"}`, "config.url"},
+		{`{"transport":"stdio","command":"x","env":{"A=B":"c"}}`, "config.env"},
+		{`{"transport":"http","url":"ftp://a"}`, "config.url"},
+		{`{"transport":"http","url":"/relative"}`, "config.url"},
+		{`{"transport":"http","url":"http://a","command":"x"}`, "config"},
+		{`{"transport":"sse","url":"http://a"}`, "config.transport"},
+		{`{}`, "config.transport"},
+		{`[1]`, "config"},
+	} {
+		_, err := ParseConfig(json.RawMessage(c.config))
+		var e *engram.Error
+		switch {
+		case c.param == "" && err != nil:
+			t.Errorf("%s: %v", c.config, err)
+		case c.param != "" && (!errors.As(err, &e) || e.Param != c.param || e.Code != engram.EInvalid):
+			t.Errorf("%s: err = %v, want EInvalid on %s", c.config, err, c.param)
+		}
 	}
 }

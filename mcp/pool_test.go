@@ -396,6 +396,16 @@ func TestIdleSessionsClose(t *testing.T) {
 	conns := &mapConnectors{}
 	conns.add(httpConnector("srv", url, false), map[string]engram.Secret{"": {Headers: map[string]string{"Authorization": "Bearer t"}}})
 	p, _ := newPool(t, conns)
+	// Runs starting at once share one session.
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			if _, err := p.Tools(context.Background(), "proj_test", engram.ToolSpec{Type: engram.ToolMCP, Connector: "srv"}, ""); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
 	mustCall(t, p, "", "srv__echo", `{"text":"a"}`)
 	p.closeIdle(time.Now()) // just used: stays
 	mustCall(t, p, "", "srv__echo", `{"text":"b"}`)
@@ -424,11 +434,13 @@ func TestUnreachable(t *testing.T) {
 	conns := &mapConnectors{}
 	conns.add(httpConnector("down", url, false), nil)
 	conns.add(&engram.Connector{Name: "bad", Config: json.RawMessage(`{"transport":"ftp"}`)}, nil)
+	conns.add(&engram.Connector{Name: "nocmd", Config: json.RawMessage(`{"transport":"stdio","command":"/nonexistent/mcp-server"}`)}, nil)
 	p, _ := newPool(t, conns)
+	p.AllowStdio = true
 	for _, c := range []struct {
 		connector string
 		code      string
-	}{{"down", engram.EUnavailable}, {"missing", engram.EInvalid}, {"bad", engram.EInvalid}, {"", engram.EInvalid}} {
+	}{{"down", engram.EUnavailable}, {"nocmd", engram.EUnavailable}, {"missing", engram.EInvalid}, {"bad", engram.EInvalid}, {"", engram.EInvalid}} {
 		_, err := p.Tools(context.Background(), "proj_test", engram.ToolSpec{Type: engram.ToolMCP, Connector: c.connector}, "")
 		if engram.ErrorCode(err) != c.code {
 			t.Errorf("connector %q: err = %v, want %s", c.connector, err, c.code)
