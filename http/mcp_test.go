@@ -123,11 +123,18 @@ func TestMCPAgentOverAPI(t *testing.T) {
 	}
 }
 
-// TestMCPNeedsPool: a server without MCP refuses agents with mcp tools.
+// TestMCPNeedsPool: a server without MCP refuses agents with mcp tools;
+// OpenAI's request-level mcp tool (a server URL in the request) is refused
+// with a pointer to Engram's way.
 func TestMCPNeedsPool(t *testing.T) {
 	e := newEnv(t)
 	status, body := e.do(t, "mine/admin", "POST", "/v1/agents", `{"name":"w","model":"scripted/echo","tools":[{"type":"mcp","connector":"weather"}]}`)
 	if status != 422 || !strings.Contains(body, "mcp tools are not available") {
 		t.Errorf("%d %s", status, body)
+	}
+	status, body = e.do(t, "mine/admin", "POST", "/v1/responses", `{"model":"scripted/echo","input":"hi",
+		"tools":[{"type":"mcp","server_label":"dmcp","server_url":"https://mcp.example.com/sse","require_approval":"never"}]}`)
+	if status != 400 || !strings.Contains(body, `"param":"tools[0].type"`) || !strings.Contains(body, "connector of kind 'mcp'") {
+		t.Errorf("OpenAI's mcp tool: %d %s", status, body)
 	}
 }

@@ -188,7 +188,11 @@ var grownName = ToolName("srv", "files.grow")
 func exercise(t *testing.T, p *Pool, ev events, user string) {
 	ctx := context.Background()
 	spec := engram.ToolSpec{Type: engram.ToolMCP, Connector: "srv", RequireApproval: "always"}
-	tools, err := p.Tools(ctx, "proj_test", spec, user)
+	// The session outlives the request that opened it: its context ends
+	// at once, and the session must go on hearing from the server.
+	first, cancel := context.WithCancel(ctx)
+	tools, err := p.Tools(first, "proj_test", spec, user)
+	cancel()
 	if err != nil {
 		t.Fatal(err)
 	}
