@@ -130,7 +130,16 @@ func TestMCPApproval(t *testing.T) {
 	}
 	last := r.Output[len(r.Output)-1]
 	if last.Type != engram.ItemApprovalRequest || last.Name != "weather__delete_city" {
-		t.Errorf("last item %+v, want an approval request for weather__delete_city", last)
+		t.Fatalf("last item %+v, want an approval request for weather__delete_city", last)
+	}
+	// Approved, the run resumes on a worker, which plans it again (its
+	// server's tools from the pool) and makes the call.
+	if _, err := rt.Approve(context.Background(), pid, r.ID, engram.Approval{RequestID: last.ID, Approve: true}); err != nil {
+		t.Fatal(err)
+	}
+	done := waitFor(t, rt.Store, pid, r.ID, engram.StatusCompleted, engram.StatusFailed)
+	if got := done.Output[len(done.Output)-1].Text(); done.Status != engram.StatusCompleted || got != "tool said: deleted" {
+		t.Errorf("after approval: %s, last answer %q", done.Status, got)
 	}
 }
 
