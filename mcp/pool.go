@@ -164,20 +164,23 @@ func (p *Pool) Call(ctx context.Context, call engram.ToolCall, spec engram.ToolS
 		}
 		args = a
 	}
-	s.mu.Lock()
-	cs, err := p.connect(ctx, s, c, rc)
-	s.mu.Unlock()
-	if err != nil {
-		return "", err
-	}
 	cctx, cancel := context.WithTimeout(ctx, p.CallTimeout)
 	defer cancel()
 	params := &sdk.CallToolParams{Name: name, Arguments: args}
 	if call.IdempotencyKey != "" {
 		params.Meta = sdk.Meta{IdempotencyMetaKey: call.IdempotencyKey}
 	}
-	res, err := cs.CallTool(cctx, params)
-	if err != nil {
+	for attempt := 0; ; attempt++ {
+		s.mu.Lock()
+		cs, err := p.connect(ctx, s, c, rc)
+		s.mu.Unlock()
+		if err != nil {
+			return "", err
+		}
+		res, err := cs.CallTool(cctx, params)
+		if err == nil {
+			return resultText(res, p.MaxResultBytes), nil
+		}
 		if ctx.Err() != nil {
 			return "", ctx.Err()
 		}
@@ -187,16 +190,21 @@ func (p *Pool) Call(ctx context.Context, call engram.ToolCall, spec engram.ToolS
 			// arguments): the model reads it and may try again.
 			return "", engram.Errorf(engram.EInvalid, "MCP server %q refused the call to %s: %s", s.connector, name, rpc.Message)
 		}
-		// The connection failed under the call: whether the server acted
-		// on it is unknown. The session is dropped; the next use opens a
-		// new one.
 		p.drop(s, cs)
+		if errors.Is(err, sdk.ErrSessionMissing) && attempt == 0 {
+			// The server no longer knows the session (it restarted, or
+			// ended it) and said so without acting on the call: once
+			// more, on a new session.
+			continue
+		}
+		// The connection failed under the call: whether the server
+		// acted on it is unknown. The session is dropped; the next use
+		// opens a new one.
 		if errors.Is(cctx.Err(), context.DeadlineExceeded) {
 			return "", engram.Errorf(engram.EUnavailable, "MCP server %q did not answer the call to %s within %s (whether it acted is unknown)", s.connector, name, p.CallTimeout)
 		}
 		return "", engram.Errorf(engram.EUnavailable, "MCP server %q was lost during the call to %s (whether it acted is unknown): %v", s.connector, name, err)
 	}
-	return resultText(res, p.MaxResultBytes), nil
 }
 
 // serverName is the server's name for the tool spec stands for, from the
@@ -296,39 +304,58 @@ func (p *Pool) list(ctx context.Context, s *session, c *Config, rc *engram.Resol
 	if s.listed && !force && s.seen == s.changes.Load() {
 		return s.tools, nil
 	}
-	cs, err := p.connect(ctx, s, c, rc)
-	if err != nil {
-		return nil, err
-	}
-	seen := s.changes.Load()
 	lctx, cancel := context.WithTimeout(ctx, p.ConnectTimeout)
 	defer cancel()
+	for attempt := 0; ; attempt++ {
+		cs, err := p.connect(ctx, s, c, rc)
+		if err != nil {
+			return nil, err
+		}
+		seen := s.changes.Load()
+		tools, err := listTools(lctx, cs, s.connector)
+		if err == nil {
+			s.tools, s.listed, s.seen = tools, true, seen
+			return tools, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		var rpc *jsonrpc.Error
+		var own *engram.Error
+		if errors.As(err, &own) {
+			return nil, err
+		}
+		if errors.As(err, &rpc) {
+			return nil, engram.Errorf(engram.EUpstream, "MCP server %q cannot list its tools: %s", s.connector, rpc.Message)
+		}
+		// The connection failed: drop it. Listing changes nothing, so it
+		// is tried once more on a new session (a server that restarted).
+		if s.cs == cs {
+			s.cs = nil
+			go cs.Close()
+		}
+		if attempt > 0 || lctx.Err() != nil {
+			return nil, engram.Errorf(engram.EUnavailable, "MCP server %q cannot list its tools: %v", s.connector, err)
+		}
+	}
+}
+
+// listTools lists every tool of a session, page by page.
+func listTools(ctx context.Context, cs *sdk.ClientSession, connector string) ([]*sdk.Tool, error) {
 	var tools []*sdk.Tool
 	cursor := ""
-	for page := 0; ; page++ {
-		if page == maxPages {
-			return nil, engram.Errorf(engram.EUpstream, "MCP server %q lists its tools in more than %d pages", s.connector, maxPages)
-		}
-		res, err := cs.ListTools(lctx, &sdk.ListToolsParams{Cursor: cursor})
+	for page := 0; page < maxPages; page++ {
+		res, err := cs.ListTools(ctx, &sdk.ListToolsParams{Cursor: cursor})
 		if err != nil {
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			var rpc *jsonrpc.Error
-			if !errors.As(err, &rpc) && s.cs == cs {
-				s.cs = nil
-				go cs.Close()
-			}
-			return nil, engram.Errorf(engram.EUnavailable, "MCP server %q cannot list its tools: %v", s.connector, err)
+			return nil, err
 		}
 		tools = append(tools, res.Tools...)
 		if res.NextCursor == "" {
-			break
+			return tools, nil
 		}
 		cursor = res.NextCursor
 	}
-	s.tools, s.listed, s.seen = tools, true, seen
-	return tools, nil
+	return nil, engram.Errorf(engram.EUpstream, "MCP server %q lists its tools in more than %d pages", connector, maxPages)
 }
 
 // connect returns the session's live client session, opening one if it
