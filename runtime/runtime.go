@@ -492,8 +492,10 @@ func (rt *Runtime) expandMCP(ctx context.Context, p *plan) error {
 }
 
 // ValidateAgent checks that an agent can run: its model names a configured
-// provider and its builtin tools exist. A well-formed agent that cannot run
-// here is EUnprocessable.
+// provider, its builtin tools exist, and its mcp tools name a connector on
+// a runtime with MCP (their servers are not contacted: one may be down now
+// and up when the agent runs, and a per-user connector has no user here).
+// A well-formed agent that cannot run here is EUnprocessable.
 func (rt *Runtime) ValidateAgent(a *engram.Agent) error {
 	if strings.HasPrefix(a.Model, "agent/") {
 		return engram.ParamErrorf(engram.EUnprocessable, "model", "An agent's model must be a model, not another agent (%s).", a.Model)
