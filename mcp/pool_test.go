@@ -322,8 +322,14 @@ func TestStdioOffByDefault(t *testing.T) {
 // refusing requests without a known bearer token, and counts the sessions
 // opened.
 func httpServer(t *testing.T, tokens ...string) (url string, sessions *atomic.Int64) {
+	url, sessions, _ = countingServer(t, tokens...)
+	return url, sessions
+}
+
+// countingServer is httpServer counting the tools/list requests too.
+func countingServer(t *testing.T, tokens ...string) (url string, sessions, listings *atomic.Int64) {
 	srv := newTestServer()
-	sessions = new(atomic.Int64)
+	sessions, listings = new(atomic.Int64), new(atomic.Int64)
 	h := sdk.NewStreamableHTTPHandler(func(*http.Request) *sdk.Server { return srv }, nil)
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !slices.Contains(tokens, r.Header.Get("Authorization")) {
@@ -333,15 +339,20 @@ func httpServer(t *testing.T, tokens ...string) (url string, sessions *atomic.In
 		if r.Method == http.MethodPost {
 			body, _ := io.ReadAll(r.Body)
 			var msg struct{ Method string }
-			if json.Unmarshal(body, &msg) == nil && msg.Method == "initialize" {
-				sessions.Add(1)
+			if json.Unmarshal(body, &msg) == nil {
+				switch msg.Method {
+				case "initialize":
+					sessions.Add(1)
+				case "tools/list":
+					listings.Add(1)
+				}
 			}
 			r.Body = io.NopCloser(bytes.NewReader(body))
 		}
 		h.ServeHTTP(w, r)
 	}))
 	t.Cleanup(ts.Close)
-	return ts.URL + "/mcp", sessions
+	return ts.URL + "/mcp", sessions, listings
 }
 
 func httpConnector(name, url string, perUser bool) *engram.Connector {
@@ -452,5 +463,61 @@ func TestUnreachable(t *testing.T) {
 	}
 	if _, err := call(t, p, "", "down__echo", `{}`); engram.ErrorCode(err) != engram.EUnavailable {
 		t.Errorf("call on a server that is down: err = %v, want EUnavailable", err)
+	}
+}
+
+// TestListingIsCached: once listed, a server's tools cost no round trip
+// (every turn of every run asks for them), until the server says they
+// changed.
+func TestListingIsCached(t *testing.T) {
+	url, _, listings := countingServer(t, "Bearer t")
+	conns := &mapConnectors{}
+	conns.add(httpConnector("srv", url, false), map[string]engram.Secret{"": {Headers: map[string]string{"Authorization": "Bearer t"}}})
+	p, ev := newPool(t, conns)
+	spec := engram.ToolSpec{Type: engram.ToolMCP, Connector: "srv"}
+	for range 10 {
+		if _, err := p.Tools(context.Background(), "proj_test", spec, "ada"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := listings.Load(); n != 3 {
+		t.Errorf("%d tools/list requests for 10 listings, want 3 (one listing of three pages)", n)
+	}
+	mustCall(t, p, "ada", grownName, `{}`)
+	ev.wait(t, "tools_changed")
+	for range 3 {
+		if _, err := p.Tools(context.Background(), "proj_test", spec, "ada"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := listings.Load(); n != 7 {
+		t.Errorf("%d tools/list requests after a change, want 7 (a second listing, now of four pages)", n)
+	}
+}
+
+// TestStdioPerUser: a per-user stdio connector starts a server per user,
+// each with its own credential in its environment.
+func TestStdioPerUser(t *testing.T) {
+	conns := &mapConnectors{}
+	c := stdioConnector("srv")
+	c.PerUser = true
+	conns.add(c, map[string]engram.Secret{
+		"ada": {Fields: map[string]string{"TEST_TOKEN": "ada-token"}},
+		"bob": {Headers: map[string]string{"TEST_TOKEN": "bob-token"}},
+	})
+	p, _ := newPool(t, conns)
+	p.AllowStdio = true
+	pids := map[string]bool{}
+	for user, want := range map[string]string{"ada": "ada-token", "bob": "bob-token"} {
+		if out := mustCall(t, p, user, "srv__whoami", `{}`); !strings.HasPrefix(out, "who="+want+" ") {
+			t.Errorf("%s's server saw %q, want %s", user, out, want)
+		}
+		pids[mustCall(t, p, user, "srv__pid", `{}`)] = true
+	}
+	if len(pids) != 2 {
+		t.Errorf("two users shared one server process: %v", pids)
+	}
+	if _, err := call(t, p, "cy", "srv__whoami", `{}`); engram.ErrorCode(err) != engram.EForbidden {
+		t.Errorf("a user without a credential: err = %v, want EForbidden", err)
 	}
 }
