@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -30,6 +31,7 @@ const serverEnv = "ENGRAM_MCP_TEST_SERVER"
 
 func TestMain(m *testing.M) {
 	if os.Getenv(serverEnv) == "1" {
+		fmt.Fprintln(os.Stderr, "test server up, token", os.Getenv("TEST_TOKEN"))
 		if err := newTestServer().Run(context.Background(), &sdk.StdioTransport{}); err != nil {
 			fmt.Fprintln(os.Stderr, "test server:", err)
 			os.Exit(1)
@@ -507,6 +509,8 @@ func TestStdioPerUser(t *testing.T) {
 	})
 	p, _ := newPool(t, conns)
 	p.AllowStdio = true
+	var logs syncBuffer
+	p.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	pids := map[string]bool{}
 	for user, want := range map[string]string{"ada": "ada-token", "bob": "bob-token"} {
 		if out := mustCall(t, p, user, "srv__whoami", `{}`); !strings.HasPrefix(out, "who="+want+" ") {
@@ -520,4 +524,29 @@ func TestStdioPerUser(t *testing.T) {
 	if _, err := call(t, p, "cy", "srv__whoami", `{}`); engram.ErrorCode(err) != engram.EForbidden {
 		t.Errorf("a user without a credential: err = %v, want EForbidden", err)
 	}
+	// What the servers wrote to stderr is in the log, a line each, once
+	// they have exited.
+	p.Close()
+	for _, want := range []string{`line="test server up, token ada-token"`, `line="test server up, token bob-token"`, "mcp_connector=srv"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("the log lacks %s:\n%s", want, logs.String())
+		}
+	}
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
