@@ -108,10 +108,18 @@ type ToolSpec struct {
 	// RequireApproval "always" pauses the run before every call for a
 	// person to approve it; "never" (the default) does not.
 	RequireApproval string `json:"require_approval,omitempty"`
+	// Connector names the project connector the tool uses (http_request, object_store, sql_query, mcp).
+	Connector string `json:"connector,omitempty"`
+	// AllowedTools limits an mcp tool to these of its server's tools (all when empty).
+	AllowedTools []string `json:"allowed_tools,omitempty"`
 }
 
 const (
 	ToolFunction = "function"
 	ToolBuiltin  = "builtin"
 	ToolHTTP     = "http"
+	// ToolMCP stands for the tools of an MCP server, a connector of kind
+	// mcp: {"type":"mcp","connector":"github"}. A run sees each of the
+	// server's tools as a function named "<connector>__<tool>".
+	ToolMCP = "mcp"
 )

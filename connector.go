@@ -59,7 +59,9 @@ type Credential struct {
 
 // Secret is a credential in clear, only ever in memory: the fields a kind
 // uses (http: "headers"; s3: "access_key_id", "secret_access_key",
-// "session_token"; postgres: "password"; mcp: "headers").
+// "session_token"; postgres: "password"; mcp: "headers" sent on every
+// request of an http server, or for a stdio server "fields" (and
+// "headers") set as its environment variables: see docs/mcp.md).
 type Secret struct {
 	Headers map[string]string `json:"headers,omitempty"`
 	Fields  map[string]string `json:"fields,omitempty"`

@@ -68,8 +68,12 @@ func (b *agentBody) apply(a *engram.Agent) error {
 	if b.Tools != nil {
 		for i, t := range *b.Tools {
 			param := "tools[" + strconv.Itoa(i) + "]"
-			if (t.Type != engram.ToolFunction && t.Type != engram.ToolBuiltin && t.Type != engram.ToolHTTP) || t.Name == "" {
-				return engram.ParamErrorf(engram.EInvalid, param, "A tool needs a 'name' and a 'type' of 'function', 'builtin' or 'http'.")
+			if t.Type == engram.ToolMCP {
+				if err := checkMCPTool(t, param); err != nil {
+					return err
+				}
+			} else if (t.Type != engram.ToolFunction && t.Type != engram.ToolBuiltin && t.Type != engram.ToolHTTP) || t.Name == "" {
+				return engram.ParamErrorf(engram.EInvalid, param, "A tool needs a 'name' and a 'type' of 'function', 'builtin', 'http' or 'mcp'.")
 			}
 			if err := openai.CheckToolSpec(t, param); err != nil {
 				return err
@@ -335,4 +339,24 @@ func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, openai.Deleted{ID: id, Object: "api_key.deleted", Deleted: true})
+}
+
+// checkMCPTool checks an agent's mcp tool: it names a connector, and no
+// name of its own (its server's tools are named "<connector>__<tool>").
+// Whether the server can be reached is not checked here: it may be down
+// now and up when the agent runs, and a per-user connector has no user
+// yet; a run finds out (503 when it cannot list the server's tools).
+func checkMCPTool(t engram.ToolSpec, param string) error {
+	if t.Connector == "" {
+		return engram.ParamErrorf(engram.EInvalid, param+".connector", "An mcp tool needs a 'connector': the name of a project connector of kind 'mcp'.")
+	}
+	if t.Name != "" {
+		return engram.ParamErrorf(engram.EInvalid, param+".name", "An mcp tool takes no 'name': its server's tools are named '%s__<tool>'.", t.Connector)
+	}
+	for _, a := range t.AllowedTools {
+		if a == "" {
+			return engram.ParamErrorf(engram.EInvalid, param+".allowed_tools", "Invalid '%s.allowed_tools': tool names cannot be empty.", param)
+		}
+	}
+	return nil
 }

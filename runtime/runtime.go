@@ -9,6 +9,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -57,6 +58,9 @@ type Runtime struct {
 	EncodeEvent func(engram.StreamEvent) []byte
 	// HTTPClient makes the calls of HTTP tools.
 	HTTPClient *http.Client
+	// MCP lists and calls the tools of the projects' MCP servers (agent
+	// tools of type mcp); nil: agents cannot declare such tools.
+	MCP engram.MCPTools
 	// Memory recalls records and past messages for each turn, and
 	// receives what extraction passes find; nil: neither happens.
 	Memory engram.MemoryService
@@ -331,6 +335,9 @@ func (rt *Runtime) plan(ctx context.Context, projectID string, req *engram.Respo
 	if err := rt.resolveTools(p); err != nil {
 		return nil, err
 	}
+	if err := rt.expandMCP(ctx, p); err != nil {
+		return nil, err
+	}
 
 	maxOut := req.MaxOutputTokens
 	agentBudget := 0
@@ -394,6 +401,21 @@ func (rt *Runtime) resolveTools(p *plan) error {
 	specs = append(specs, p.req.Tools...)
 	seen := map[string]bool{}
 	for i, s := range specs {
+		if s.Type == engram.ToolMCP {
+			// An mcp tool stands for its server's tools, which are named
+			// (and checked for clashes) once listed, in expandMCP.
+			if s.Connector == "" {
+				return engram.ParamErrorf(engram.EInvalid, "tools", "an mcp tool needs a connector (the name of a project connector of kind mcp)")
+			}
+			if rt.MCP == nil {
+				return engram.ParamErrorf(engram.EUnsupported, "tools", "mcp tools are not available on this server")
+			}
+			if seen["\x00mcp:"+s.Connector] {
+				return engram.ParamErrorf(engram.EInvalid, "tools", "mcp connector %q is declared twice", s.Connector)
+			}
+			seen["\x00mcp:"+s.Connector] = true
+			continue
+		}
 		if seen[s.Name] {
 			return engram.ParamErrorf(engram.EInvalid, "tools", "tool %q is declared twice", s.Name)
 		}
@@ -437,9 +459,43 @@ func (rt *Runtime) resolveTools(p *plan) error {
 	return nil
 }
 
+// expandMCP replaces each mcp tool of the plan with the tools its server
+// offers the run's user (from the pool's cache: no round trip once they
+// are listed, until the server says they changed). A server that cannot be
+// reached is EUnavailable: a new response is refused with 503, and a run a
+// worker resumes waits for the next claim.
+func (rt *Runtime) expandMCP(ctx context.Context, p *plan) error {
+	if !slices.ContainsFunc(p.tools, func(s engram.ToolSpec) bool { return s.Type == engram.ToolMCP }) {
+		return nil
+	}
+	out := make([]engram.ToolSpec, 0, len(p.tools))
+	for _, s := range p.tools {
+		if s.Type != engram.ToolMCP {
+			out = append(out, s)
+			continue
+		}
+		tools, err := rt.MCP.Tools(ctx, p.projectID, s, p.req.User)
+		if err != nil {
+			return err
+		}
+		out = append(out, tools...)
+	}
+	seen := make(map[string]bool, len(out))
+	for _, s := range out {
+		if seen[s.Name] {
+			return engram.ParamErrorf(engram.EInvalid, "tools", "tool %q is declared twice (an MCP server offers a tool of the same name as another tool)", s.Name)
+		}
+		seen[s.Name] = true
+	}
+	p.tools = out
+	return nil
+}
+
 // ValidateAgent checks that an agent can run: its model names a configured
-// provider and its builtin tools exist. A well-formed agent that cannot run
-// here is EUnprocessable.
+// provider, its builtin tools exist, and its mcp tools name a connector on
+// a runtime with MCP (their servers are not contacted: one may be down now
+// and up when the agent runs, and a per-user connector has no user here).
+// A well-formed agent that cannot run here is EUnprocessable.
 func (rt *Runtime) ValidateAgent(a *engram.Agent) error {
 	if strings.HasPrefix(a.Model, "agent/") {
 		return engram.ParamErrorf(engram.EUnprocessable, "model", "An agent's model must be a model, not another agent (%s).", a.Model)
@@ -680,6 +736,9 @@ func (rt *Runtime) planFor(ctx context.Context, r *engram.Response) (*plan, erro
 		return nil, err
 	}
 	if err := rt.resolveTools(p); err != nil {
+		return nil, err
+	}
+	if err := rt.expandMCP(ctx, p); err != nil {
 		return nil, err
 	}
 	agentBudget := 0

@@ -12,7 +12,7 @@ import (
 )
 
 // toolKind is the type of the tool a call names: function (the client's),
-// builtin or http.
+// builtin, http or mcp.
 func (p *plan) toolKind(name string) string {
 	if s := p.toolSpec(name); s != nil {
 		return s.Type
@@ -191,8 +191,27 @@ func (rt *Runtime) toolFor(spec *engram.ToolSpec) engram.Tool {
 		return rt.Tools.Get(spec.Name)
 	case engram.ToolHTTP:
 		return &tool.HTTP{Def: *spec, Client: rt.HTTPClient}
+	case engram.ToolMCP:
+		if rt.MCP != nil {
+			return mcpTool{tools: rt.MCP, spec: *spec}
+		}
 	}
 	return nil
+}
+
+// mcpTool is one tool of an MCP server, called through the runtime's MCP
+// pool. A server lost during a call is EUnavailable, which fails the run
+// (whether the server acted is unknown); the tool's own failures are
+// results the model reads.
+type mcpTool struct {
+	tools engram.MCPTools
+	spec  engram.ToolSpec
+}
+
+func (t mcpTool) Spec() engram.ToolSpec { return t.spec }
+
+func (t mcpTool) Call(ctx context.Context, call engram.ToolCall) (string, error) {
+	return t.tools.Call(ctx, call, t.spec)
 }
 
 // blockIDs are the memory blocks the run's agent sees.

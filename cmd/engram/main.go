@@ -113,6 +113,8 @@ Environment:
                      the embedding model for memory search (default: none; full-text and recency only)
   ENGRAM_NODE_ID, ENGRAM_LEASE                                  this node's name in run leases; how long a lease lasts (15s)
   ENGRAM_RETENTION_INTERVAL                                     how often retention purges (1h; 0 turns it off; policies: engram retention)
+  ENGRAM_MCP_ALLOW_STDIO=1                                      let mcp connectors start stdio servers (commands on this host); off by default
+  ENGRAM_MCP_CONNECT_TIMEOUT, ENGRAM_MCP_CALL_TIMEOUT, ENGRAM_MCP_IDLE_TIMEOUT   MCP session limits (30s, 5m, 10m; docs/mcp.md)
   The scripted/ provider (a deterministic offline test model) is always available.
 `)
 }

@@ -18,6 +18,7 @@ import (
 	enghttp "github.com/engram-run/engram/http"
 	"github.com/engram-run/engram/http/openai"
 	"github.com/engram-run/engram/jwtauth"
+	"github.com/engram-run/engram/mcp"
 	"github.com/engram-run/engram/memory"
 	"github.com/engram-run/engram/postgres"
 	"github.com/engram-run/engram/provider"
@@ -93,6 +94,7 @@ type app struct {
 	providers *provider.Registry
 	runtime   *runtime.Runtime
 	bus       *postgres.Bus // replicas' stream relay; nil on SQLite
+	mcp       *mcp.Pool     // sessions to MCP servers; nil until connectors are wired
 	// releaseNode frees this node's id on PostgreSQL (nil on SQLite).
 	releaseNode func()
 	handler     http.Handler
@@ -107,6 +109,9 @@ func (a *app) Close() error {
 	a.runtime.Stop()
 	if a.jwts != nil {
 		a.jwts.Close()
+	}
+	if a.mcp != nil {
+		a.mcp.Close() // asks stdio servers to exit
 	}
 	if a.bus != nil {
 		a.bus.Close()
@@ -206,6 +211,16 @@ func openApp(ctx context.Context, e *invocation, sc storeConfig, logger *slog.Lo
 		}
 		rt.RetentionInterval = d
 	}
+	// MCP servers are connectors of kind mcp: the pool needs
+	// engram.Connectors to resolve them with the run's user's credential.
+	mcpPool, err := configureMCP(e, nil, logger) // engram.Connectors: the connector store's resolver once wired
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	if mcpPool != nil {
+		rt.MCP = mcpPool
+	}
 	var bus *postgres.Bus
 	var releaseNode func()
 	if pg, ok := store.(*postgres.DB); ok {
@@ -240,7 +255,39 @@ func openApp(ctx context.Context, e *invocation, sc storeConfig, logger *slog.Lo
 	api := &enghttp.Server{Store: store, Responses: rt, Memory: mem, Logger: logger, ValidateAgent: rt.ValidateAgent, Providers: providers,
 		OperatorProject: operator, Tokens: jwts,
 		Ready: func(ctx context.Context) error { _, err := store.ListProjects(ctx); return err }}
-	return &app{store: store, storeName: storeName, providers: providers, runtime: rt, bus: bus, releaseNode: releaseNode, handler: api.Handler(), jwts: jwts}, nil
+	return &app{store: store, storeName: storeName, providers: providers, runtime: rt, bus: bus, mcp: mcpPool, releaseNode: releaseNode, handler: api.Handler(), jwts: jwts}, nil
+}
+
+// configureMCP makes the pool of MCP client sessions over conns (nil: no
+// pool, and agents cannot declare mcp tools), with its settings from the
+// environment: ENGRAM_MCP_ALLOW_STDIO=1 lets connectors start stdio
+// servers (commands on this host); ENGRAM_MCP_CONNECT_TIMEOUT,
+// ENGRAM_MCP_CALL_TIMEOUT and ENGRAM_MCP_IDLE_TIMEOUT are durations.
+func configureMCP(e *invocation, conns engram.Connectors, logger *slog.Logger) (*mcp.Pool, error) {
+	if conns == nil {
+		return nil, nil
+	}
+	p := mcp.New(conns, logger)
+	switch v := e.getenv("ENGRAM_MCP_ALLOW_STDIO"); v {
+	case "", "0", "false":
+	case "1", "true":
+		p.AllowStdio = true
+	default:
+		return nil, fmt.Errorf("ENGRAM_MCP_ALLOW_STDIO %q: want 1 or 0", v)
+	}
+	for _, d := range []struct {
+		name string
+		to   *time.Duration
+	}{{"ENGRAM_MCP_CONNECT_TIMEOUT", &p.ConnectTimeout}, {"ENGRAM_MCP_CALL_TIMEOUT", &p.CallTimeout}, {"ENGRAM_MCP_IDLE_TIMEOUT", &p.IdleTimeout}} {
+		if v := e.getenv(d.name); v != "" {
+			t, err := time.ParseDuration(v)
+			if err != nil || t <= 0 {
+				return nil, fmt.Errorf("%s %q: want a positive duration such as 30s", d.name, v)
+			}
+			*d.to = t
+		}
+	}
+	return p, nil
 }
 
 // nodeID names this node in run leases: ENGRAM_NODE_ID, or an id made on

@@ -501,6 +501,11 @@ func decodeTools(raw json.RawMessage) ([]engram.ToolSpec, error) {
 			}
 		case "":
 			return nil, invalid(param+".type", "Missing required parameter: '%s.type'.", param)
+		case engram.ToolMCP:
+			// OpenAI's mcp tool names a server by URL in each request;
+			// Engram's MCP servers are project connectors, with their
+			// credentials, that agents name.
+			return nil, engram.ParamErrorf(engram.EUnsupported, param+".type", "Tools of type 'mcp' are declared on agents in Engram: register the server as a connector of kind 'mcp' and give the agent {\"type\":\"mcp\",\"connector\":NAME} (see docs/mcp.md).")
 		default:
 			return nil, engram.ParamErrorf(engram.EUnsupported, param+".type", "Tools of type '%s' are not supported by Engram; declare a 'function', 'builtin' or 'http' tool.", t.Type)
 		}
@@ -588,6 +593,11 @@ func decodeContextManagement(raw json.RawMessage) ([]engram.ContextManagement, e
 		case "compaction":
 		case "":
 			return nil, invalid(param+".type", "Missing required parameter: '%s.type'.", param)
+		case engram.ToolMCP:
+			// OpenAI's mcp tool names a server by URL in each request;
+			// Engram's MCP servers are project connectors, with their
+			// credentials, that agents name.
+			return nil, engram.ParamErrorf(engram.EUnsupported, param+".type", "Tools of type 'mcp' are declared on agents in Engram: register the server as a connector of kind 'mcp' and give the agent {\"type\":\"mcp\",\"connector\":NAME} (see docs/mcp.md).")
 		default:
 			return nil, invalid(param+".type", "Invalid value: '%s'. Supported values are: 'compaction'.", cm.Type)
 		}
