@@ -132,3 +132,62 @@ func KeyActor(k *APIKey) string {
 	}
 	return actor
 }
+
+// AuditVerifier checks a whole chain given a page at a time, in order from
+// its first entry, so that neither the server nor `engram audit verify`
+// holds a long chain in memory. Each page is checked joined to the last
+// entry of the one before: a gap, an edit or a swap across a page
+// boundary is found as within a page.
+type AuditVerifier struct {
+	// Expect, when set, is the hash of an entry the chain must hold (the
+	// head noted at an earlier verification or export): entries removed
+	// from the end of a chain leave a valid chain, and only a hash kept
+	// elsewhere tells. Finish reports it missing.
+	Expect string
+	// Entries counts the entries that verified; Head is the last of them.
+	Entries int64
+	Head    *AuditEntry
+	// BadSeq is the seq of the first entry that failed (0: none yet).
+	BadSeq int64
+
+	expectSeen bool
+}
+
+// Add checks the next page of the chain; the first error is final.
+func (v *AuditVerifier) Add(page []*AuditEntry) error {
+	if len(page) == 0 {
+		return nil
+	}
+	chain, prev := page, AuditGenesis
+	if v.Head != nil {
+		chain, prev = append([]*AuditEntry{v.Head}, page...), v.Head.PrevHash
+	}
+	bad, err := verifyAudit(chain, prev)
+	for _, e := range page {
+		if err != nil && e.Seq == bad {
+			break
+		}
+		v.Entries++
+		v.Head = e
+		if v.Expect != "" && e.Hash == v.Expect {
+			v.expectSeen = true
+		}
+	}
+	if err != nil {
+		v.BadSeq = bad
+	}
+	return err
+}
+
+// Finish reports, once every page has been added, an expected entry the
+// chain does not hold.
+func (v *AuditVerifier) Finish() error {
+	if v.Expect == "" || v.expectSeen {
+		return nil
+	}
+	if v.Head == nil {
+		return Errorf(EConflict, "the audit chain is empty; expected it to hold the entry with hash %s", v.Expect)
+	}
+	return Errorf(EConflict, "the audit chain ends at entry %d (hash %s) and holds no entry with the expected hash %s: entries were removed from its end, or the hash belongs to another chain",
+		v.Head.Seq, v.Head.Hash, v.Expect)
+}
