@@ -57,6 +57,7 @@ func newEnvWith(t *testing.T, embedder engram.Embedder) *env {
 	t.Cleanup(rt.Stop)
 	api := &enghttp.Server{Store: db, Responses: rt, Memory: mem, MaxBodyBytes: 64 << 10, ValidateAgent: rt.ValidateAgent, Providers: providers,
 		Ready: func(ctx context.Context) error { return db.Ping(ctx) }}
+	api.Audit = engram.StoreAuditor{Store: db}
 	e := &env{srv: httptest.NewServer(api.Handler()), store: db, providers: providers, keys: map[string]string{}}
 	t.Cleanup(e.srv.Close)
 	for _, proj := range []string{"mine", "theirs"} {

@@ -39,6 +39,9 @@ type Server struct {
 	// Providers serve /v1/chat/completions directly and list /v1/models;
 	// nil answers those with 503.
 	Providers *provider.Registry
+	// Audit records every request to a route that changes state, once
+	// answered (audit.go); nil records nothing.
+	Audit engram.Auditor
 }
 
 // Handler returns the API's handler.
@@ -54,6 +57,9 @@ func (s *Server) Handler() http.Handler {
 		var h http.Handler = rt.handler
 		if rt.role != "" {
 			h = s.authenticate(rt.role, isMessagesRoute(rt.pattern), h)
+			if s.Audit != nil && mutating(rt.pattern) {
+				h = s.audited(rt.pattern, h)
+			}
 		}
 		mux.Handle(rt.pattern, h)
 	}
@@ -134,6 +140,7 @@ func (s *Server) authenticate(role engram.Role, messages bool, next http.Handler
 			refuse(w, http.StatusUnauthorized, "invalid_request_error", "invalid_api_key", "", "Incorrect API key provided: "+redact(secret)+".")
 			return
 		}
+		noteAuditKey(r, key)
 		if roleRank[key.Role] < roleRank[role] {
 			refuse(w, http.StatusForbidden, "permission_error", "insufficient_role", "",
 				"This key's role ("+string(key.Role)+") may not do this; it needs the "+string(role)+" role.")
