@@ -54,9 +54,9 @@ func runAudit(ctx context.Context, e *invocation, args []string) error {
 	asJSON := fs.Bool("json", false, "print the server's JSON (list)")
 	var f struct {
 		actor, action, resource, outcome, from, to, order string
-		after, before                                      int64
-		limit                                              int
-		out, file, expectHead                              string
+		after, before                                     int64
+		limit                                             int
+		out, file, expectHead                             string
 	}
 	fs.StringVar(&f.actor, "actor", "", `entries of this actor only, e.g. "key:key_… user:ada", system:retention (list)`)
 	fs.StringVar(&f.action, "action", "", `entries of this action only, e.g. "POST /v1/agents", tool.call (list)`)
