@@ -158,6 +158,10 @@ func (v *AuditVerifier) Add(page []*AuditEntry) error {
 	if len(page) == 0 {
 		return nil
 	}
+	if v.Head == nil && page[0].Seq != 1 {
+		v.BadSeq = page[0].Seq
+		return Errorf(EConflict, "audit entry %d comes first: the chain must start at entry 1 (entries before it are missing)", page[0].Seq)
+	}
 	chain, prev := page, AuditGenesis
 	if v.Head != nil {
 		chain, prev = append([]*AuditEntry{v.Head}, page...), v.Head.PrevHash

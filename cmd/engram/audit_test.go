@@ -88,6 +88,7 @@ func TestAuditCommand(t *testing.T) {
 		{"edited details", editedDetails, "", "broken at entry 2: audit entry 2: details do not match"},
 		{"deleted", deleted, "", "broken at entry 3: audit entry 3 follows entry 1"},
 		{"swapped", swapped, "", "broken at entry 4: audit entry 4 follows entry 2"},
+		{"first deleted", lines[1:], "", "broken at entry 2: audit entry 2 comes first"},
 		{"details dropped", noDetails, head[2], ""},
 		{"tail cut, no head", lines[:4], "", ""},
 		{"tail cut", lines[:4], head[2], "holds no entry with the expected hash " + head[2]},
