@@ -119,6 +119,7 @@ type auditWriter struct {
 	http.ResponseWriter
 	status int
 	sniff  bool
+	stream bool
 	head   []byte
 }
 
@@ -128,7 +129,9 @@ const sniffBytes = 4096
 func (w *auditWriter) WriteHeader(code int) {
 	if w.status == 0 && code >= 200 {
 		w.status = code
-		w.sniff = code < 400 && strings.HasPrefix(w.Header().Get("Content-Type"), "application/json")
+		ct := w.Header().Get("Content-Type")
+		w.sniff = code < 400 && (strings.HasPrefix(ct, "application/json") || strings.HasPrefix(ct, "text/event-stream"))
+		w.stream = strings.HasPrefix(ct, "text/event-stream")
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
@@ -153,9 +156,22 @@ func (w *auditWriter) Flush() {
 // Unwrap lets http.ResponseController reach the connection.
 func (w *auditWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// createdID returns the top-level "id" of the JSON answer's start, if
-// there is one; nothing else of the answer is read.
+// streamCreated finds what a stream's first event says it made: the
+// response of response.created, the message of message_start.
+var streamCreated = regexp.MustCompile(`^data: \{"type":"(?:response\.created","sequence_number":\d+,"response|message_start","message)":\{"id":"([^"]+)"`)
+
+// createdID returns the top-level "id" of the JSON answer's start, or the
+// id a stream's first event names, if there is one; nothing else of the
+// answer is read.
 func (w *auditWriter) createdID() string {
+	if w.stream {
+		for _, line := range strings.SplitN(string(w.head), "\n", 4) {
+			if m := streamCreated.FindStringSubmatch(line); m != nil {
+				return m[1]
+			}
+		}
+		return ""
+	}
 	dec := json.NewDecoder(bytes.NewReader(w.head))
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
 		return ""

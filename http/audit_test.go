@@ -201,6 +201,18 @@ func TestAuditMutations(t *testing.T) {
 	if v.Valid || v.Error == nil || !strings.Contains(v.Error.Message, "expected hash") {
 		t.Errorf("verify with another head: %+v", v)
 	}
+	// A stream is recorded when it ends, naming the response its first
+	// event made.
+	status, body = e.do(t, "mine/admin", "POST", "/v1/responses", `{"model":"scripted/echo","input":"hi","stream":true}`)
+	if status != 200 || !strings.HasPrefix(body, "event: response.created") {
+		t.Fatalf("a streamed response: %d %.80s", status, body)
+	}
+	var streamed auditList
+	e.call(t, "mine/admin", "GET", "/v1/audit?after=8", "", &streamed)
+	if len(streamed.Data) != 1 || streamed.Data[0].Resource != id(body) || !strings.HasPrefix(id(body), "resp_") || streamed.Data[0].Outcome != engram.AuditSuccess {
+		t.Errorf("the streamed response's entry: %+v (response %s)", streamed.Data, id(body))
+	}
+
 	raw, err := sql.Open("sqlite", "file:"+e.store.Path()+"?_pragma=busy_timeout(10000)")
 	if err != nil {
 		t.Fatal(err)
