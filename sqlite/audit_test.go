@@ -84,3 +84,36 @@ func TestAuditTamper(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkAppendAudit: what recording one mutation costs on SQLite, one
+// writer at a time and with writers racing (their appends share commits).
+func BenchmarkAppendAudit(b *testing.B) {
+	db := openTemp(b)
+	defer db.Close()
+	ctx := context.Background()
+	p := &engram.Project{ID: engram.NewID("proj"), Name: "p", CreatedAt: engram.Now()}
+	if err := db.CreateProject(ctx, p); err != nil {
+		b.Fatal(err)
+	}
+	entry := func() *engram.AuditEntry {
+		return &engram.AuditEntry{ProjectID: p.ID, Actor: "key:key_1", Action: "POST /v1/responses", Resource: "resp_1",
+			Outcome: engram.AuditSuccess, Details: engram.AuditDetails(map[string]any{"status": 200, "request_id": "req_1"})}
+	}
+	b.Run("serial", func(b *testing.B) {
+		for range b.N {
+			if err := db.AppendAudit(ctx, entry()); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if err := db.AppendAudit(ctx, entry()); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
+}
