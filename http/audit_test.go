@@ -178,6 +178,9 @@ func TestAuditMutations(t *testing.T) {
 			t.Errorf("?%s: %d %s", q, status, body)
 		}
 	}
+	if _, doc := e.do(t, "", "GET", "/openapi.json", ""); !strings.Contains(doc, `"/v1/audit"`) || !strings.Contains(doc, `"/v1/audit/verify"`) {
+		t.Errorf("openapi.json lacks the audit routes")
+	}
 	if status, _ := e.do(t, "mine/developer", "GET", "/v1/audit", ""); status != 403 {
 		t.Errorf("a developer reads the audit log: %d", status)
 	}
