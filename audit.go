@@ -66,6 +66,13 @@ func (e *AuditEntry) ComputeHash() string {
 // ("" to take entries[0].PrevHash on trust, when checking a slice that does
 // not start at seq 1). It names the first entry that fails.
 func VerifyAudit(entries []*AuditEntry, prev string) error {
+	_, err := verifyAudit(entries, prev)
+	return err
+}
+
+// verifyAudit is VerifyAudit, also returning the seq of the entry that
+// failed.
+func verifyAudit(entries []*AuditEntry, prev string) (int64, error) {
 	for i, e := range entries {
 		if i == 0 && prev == "" {
 			if e.Seq == 1 {
@@ -75,23 +82,23 @@ func VerifyAudit(entries []*AuditEntry, prev string) error {
 			}
 		}
 		if i > 0 && e.Seq != entries[i-1].Seq+1 {
-			return Errorf(EConflict, "audit entry %d follows entry %d: entries are missing or reordered", e.Seq, entries[i-1].Seq)
+			return e.Seq, Errorf(EConflict, "audit entry %d follows entry %d: entries are missing or reordered", e.Seq, entries[i-1].Seq)
 		}
 		if e.ProjectID != entries[0].ProjectID {
-			return Errorf(EConflict, "audit entry %d belongs to project %s, not %s", e.Seq, e.ProjectID, entries[0].ProjectID)
+			return e.Seq, Errorf(EConflict, "audit entry %d belongs to project %s, not %s", e.Seq, e.ProjectID, entries[0].ProjectID)
 		}
 		if e.PrevHash != prev {
-			return Errorf(EConflict, "audit entry %d: prev_hash does not match the hash of the entry before it (an entry before it was edited, removed or reordered)", e.Seq)
+			return e.Seq, Errorf(EConflict, "audit entry %d: prev_hash does not match the hash of the entry before it (an entry before it was edited, removed or reordered)", e.Seq)
 		}
 		if e.Details != nil && DigestAuditDetails(e.Details) != e.DetailsDigest {
-			return Errorf(EConflict, "audit entry %d: details do not match their digest (edited)", e.Seq)
+			return e.Seq, Errorf(EConflict, "audit entry %d: details do not match their digest (edited)", e.Seq)
 		}
 		if e.ComputeHash() != e.Hash {
-			return Errorf(EConflict, "audit entry %d: hash does not match its contents (edited)", e.Seq)
+			return e.Seq, Errorf(EConflict, "audit entry %d: hash does not match its contents (edited)", e.Seq)
 		}
 		prev = e.Hash
 	}
-	return nil
+	return 0, nil
 }
 
 // AuditFilter selects audit entries. Zero fields select everything.

@@ -93,6 +93,7 @@ type Store interface {
 	ScheduleStore
 	BlockStore
 	RetentionStore
+	AuditStore
 
 	Close() error
 }

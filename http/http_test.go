@@ -66,6 +66,7 @@ func newEnvConfigured(t *testing.T, embedder engram.Embedder, configure func(*en
 		Ready: func(ctx context.Context) error { return db.Ping(ctx) }}
 	e := &env{store: db, providers: providers, keys: map[string]string{},
 		projects: map[string]string{"mine": engram.NewID("proj"), "theirs": engram.NewID("proj")}}
+	api.Audit = engram.StoreAuditor{Store: db}
 	api.OperatorProject = e.projects["mine"]
 	if configure != nil {
 		configure(api, db)

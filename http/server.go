@@ -45,6 +45,9 @@ type Server struct {
 	// Tokens verifies bearer tokens that are not Engram keys (the JWTs of
 	// identity providers projects trust); nil accepts keys only.
 	Tokens engram.TokenAuthenticator
+	// Audit records every request to a route that changes state, once
+	// answered (audit.go); nil records nothing.
+	Audit engram.Auditor
 }
 
 // Handler returns the API's handler.
@@ -60,6 +63,9 @@ func (s *Server) Handler() http.Handler {
 		var h http.Handler = rt.handler
 		if rt.role != "" {
 			h = s.authenticate(rt.role, isMessagesRoute(rt.pattern), h)
+			if s.Audit != nil && mutating(rt.pattern) {
+				h = s.audited(rt.pattern, h)
+			}
 		}
 		mux.Handle(rt.pattern, h)
 	}
@@ -144,6 +150,7 @@ func (s *Server) authenticate(role engram.Role, messages bool, next http.Handler
 			refuse(w, http.StatusUnauthorized, "invalid_request_error", "invalid_api_key", "", msg)
 			return
 		}
+		noteAuditKey(r, key)
 		if roleRank[key.Role] < roleRank[role] {
 			refuse(w, http.StatusForbidden, "permission_error", "insufficient_role", "",
 				"This key's role ("+string(key.Role)+") may not do this; it needs the "+string(role)+" role.")

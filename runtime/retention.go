@@ -87,6 +87,7 @@ func (rt *Runtime) purgeKind(ctx context.Context, p engram.Purge) (engram.PurgeR
 		}
 		sum.Deleted += res.Deleted
 		sum.Rows += res.Rows
+		rt.auditPurge(ctx, p, res)
 	}
 	return sum, rt.RetentionMaxBatches, nil
 }
@@ -110,5 +111,18 @@ func (rt *Runtime) agentRetention(ctx context.Context, projectID string) (map[st
 			return out, nil
 		}
 		page.After = list[len(list)-1].ID
+	}
+}
+
+// auditPurge records a purge batch that deleted something in its project's
+// audit log. The deletion is done whatever happens here: a failure to
+// record it is logged, not returned.
+func (rt *Runtime) auditPurge(ctx context.Context, p engram.Purge, res engram.PurgeResult) {
+	err := engram.RecordAudit(ctx, rt.Audit, &engram.AuditEntry{
+		ProjectID: p.ProjectID, Actor: "system:retention", Action: "retention.purge", Resource: p.Kind, Outcome: engram.AuditSuccess,
+		Details: engram.AuditDetails(map[string]any{"deleted": res.Deleted, "rows": res.Rows, "pass": p.Pass}),
+	})
+	if err != nil {
+		rt.Logger.Error("retention: could not record a purge in the audit log", "project", p.ProjectID, "kind", p.Kind, "err", err)
 	}
 }

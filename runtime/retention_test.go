@@ -2,6 +2,7 @@ package runtime_test
 
 import (
 	"context"
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -81,5 +82,67 @@ func TestRetentionPass(t *testing.T) {
 	}
 	if len(log) == 0 || rows != got[engram.PurgeConversations].Rows+got[engram.PurgeResponses].Rows+got[engram.PurgeEvents].Rows {
 		t.Errorf("the log (%d entries, %d rows) does not match the pass %+v", len(log), rows, got)
+	}
+}
+
+// TestRetentionAudited: each purge batch that deleted something is an
+// entry of its project's audit log, counting what it deleted; a pass that
+// deletes nothing records nothing.
+func TestRetentionAudited(t *testing.T) {
+	rt, _, pid := setupWith(t, func(rt *runtime.Runtime, s engram.Store) {
+		rt.RetentionBatch = 4
+		rt.Audit = engram.StoreAuditor{Store: s}
+	})
+	ctx := context.Background()
+	conv := newConversation(t, rt, pid)
+	for _, text := range []string{"one", "two", "three"} {
+		if _, err := say(rt, pid, conv, "scripted/echo", text); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := rt.Store.SetRetention(ctx, pid, engram.Retention{ConversationsDays: 30}); err != nil {
+		t.Fatal(err)
+	}
+	audit := func() []*engram.AuditEntry {
+		list, _, err := rt.Store.ListAudit(ctx, pid, engram.AuditFilter{Limit: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return list
+	}
+	if _, err := rt.PurgeExpired(ctx, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if list := audit(); len(list) != 0 {
+		t.Fatalf("a pass that purged nothing recorded %d entries", len(list))
+	}
+	got, err := rt.PurgeExpired(ctx, time.Now().Add(31*24*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	list := audit()
+	if len(list) < 2 { // 4 rows a batch: the conversation's 12 rows take several
+		t.Fatalf("%d audit entries for a purge of %+v", len(list), got)
+	}
+	var rows int64
+	for _, e := range list {
+		var d struct {
+			Deleted, Rows int64
+			Pass          string
+		}
+		if err := json.Unmarshal(e.Details, &d); err != nil {
+			t.Fatal(err)
+		}
+		if e.Actor != "system:retention" || e.Action != "retention.purge" || e.Resource != engram.PurgeConversations || e.Outcome != engram.AuditSuccess ||
+			d.Rows == 0 || d.Pass == "" {
+			t.Errorf("entry %+v (details %s)", e, e.Details)
+		}
+		rows += d.Rows
+	}
+	if rows != got[engram.PurgeConversations].Rows {
+		t.Errorf("the audit log counts %d rows, the pass deleted %d", rows, got[engram.PurgeConversations].Rows)
+	}
+	if err := engram.VerifyAudit(list, engram.AuditGenesis); err != nil {
+		t.Error(err)
 	}
 }

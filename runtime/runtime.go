@@ -76,6 +76,8 @@ type Runtime struct {
 	// client on one node follows a run on another live; nil: such a client
 	// follows it through the store, a poll at a time. Set before Start.
 	Bus engram.EventBus
+	// Audit records tool calls, policy decisions and purges; nil records nothing.
+	Audit engram.Auditor
 
 	windows *windowCache
 	broker  *broker

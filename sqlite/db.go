@@ -187,6 +187,9 @@ func (db *DB) Size(ctx context.Context) (int64, error) {
 	return n, nil
 }
 
+// Path is the database file's path, as given to Open.
+func (db *DB) Path() string { return db.path }
+
 // Ping checks that the database answers.
 func (db *DB) Ping(ctx context.Context) error { return db.read.PingContext(ctx) }
 

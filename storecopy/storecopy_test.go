@@ -120,6 +120,17 @@ func fill(t *testing.T, s engram.Store) *filled {
 	res, err := s.Purge(ctx, engram.Purge{ProjectID: p.ID, Kind: engram.PurgeConversations, Policy: engram.Retention{ConversationsDays: 30}, Now: now})
 	must(t, err)
 	f.purgedConversations = res.Deleted
+
+	// The audit log: a chain whose details hold characters a re-encoding
+	// could change, and one entry in the other project.
+	for _, e := range []*engram.AuditEntry{
+		{ProjectID: p.ID, Actor: "key:k user:ada", Action: "POST /v1/agents", Resource: f.agent.ID, Outcome: engram.AuditSuccess,
+			Details: engram.AuditDetails(map[string]any{"status": 200, "note": "<é & ü>"})},
+		{ProjectID: p.ID, Actor: "system:retention", Action: "retention.purge", Resource: engram.PurgeConversations, Outcome: engram.AuditSuccess},
+		{ProjectID: other.ID, Actor: "cli", Action: "DELETE /v1/keys/{id}", Resource: "key_x", Outcome: engram.AuditFailure},
+	} {
+		must(t, s.AppendAudit(ctx, e))
+	}
 	return f
 }
 
@@ -269,6 +280,15 @@ func TestMigrate(t *testing.T) {
 	if len(log) != 1 || log[0].Deleted != 1 {
 		t.Errorf("retention log %+v", log)
 	}
+	// The audit chain still verifies on PostgreSQL, and the next entry
+	// links to the last one copied.
+	must(t, pg.AppendAudit(ctx, &engram.AuditEntry{ProjectID: f.project, Actor: "cli", Action: "POST /v1/keys", Resource: "key_y", Outcome: engram.AuditSuccess}))
+	chain, _, err := pg.ListAudit(ctx, f.project, engram.AuditFilter{})
+	must(t, err)
+	if len(chain) != 3 || chain[2].Seq != 3 {
+		t.Errorf("audit chain after the move: %d entries", len(chain))
+	}
+	must(t, engram.VerifyAudit(chain, engram.AuditGenesis))
 	other, _, err := pg.ListItems(ctx, f.other, f.chat.ID, engram.Page{})
 	must(t, err)
 	if len(other) != 1 || other[0].Text() != "Un autre projet, d'autres abeilles." {

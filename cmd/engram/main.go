@@ -61,6 +61,7 @@ func commands() []command {
 		{"memory", "list, add, search and delete memory records; edit memory blocks; extraction status", runMemory},
 		{"usage", "token usage totals and what keeping state saved", runUsage},
 		{"retention", "how long conversations, responses and stream events are kept; what purges deleted", runRetention},
+		{"audit", "list, export and verify the hash-chained audit log", runAudit},
 		{"bench", "measure the runtime's own cost per turn", runBench},
 		{"migrate", "move a SQLite store into PostgreSQL, verified row by row", runMigrate},
 	}

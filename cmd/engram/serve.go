@@ -190,6 +190,8 @@ func openApp(ctx context.Context, e *invocation, sc storeConfig, logger *slog.Lo
 	rt := runtime.New(store, providers, tool.WithMemory(mem, store), logger)
 	rt.Memory = mem
 	rt.EncodeEvent = func(ev engram.StreamEvent) []byte { return openai.EncodeEvent(int(ev.Seq), ev) }
+	audit := engram.StoreAuditor{Store: store}
+	rt.Audit = audit
 	if rt.Node, err = nodeID(e, dir); err != nil {
 		store.Close()
 		return nil, err
@@ -255,6 +257,7 @@ func openApp(ctx context.Context, e *invocation, sc storeConfig, logger *slog.Lo
 	api := &enghttp.Server{Store: store, Responses: rt, Memory: mem, Logger: logger, ValidateAgent: rt.ValidateAgent, Providers: providers,
 		OperatorProject: operator, Tokens: jwts,
 		Ready: func(ctx context.Context) error { _, err := store.ListProjects(ctx); return err }}
+	api.Audit = audit
 	return &app{store: store, storeName: storeName, providers: providers, runtime: rt, bus: bus, mcp: mcpPool, releaseNode: releaseNode, handler: api.Handler(), jwts: jwts}, nil
 }
 
