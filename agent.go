@@ -108,6 +108,8 @@ type ToolSpec struct {
 	// RequireApproval "always" pauses the run before every call for a
 	// person to approve it; "never" (the default) does not.
 	RequireApproval string `json:"require_approval,omitempty"`
+	// Connector names the project connector the tool uses (http_request, object_store, sql_query, mcp).
+	Connector string `json:"connector,omitempty"`
 }
 
 const (

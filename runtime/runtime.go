@@ -419,6 +419,7 @@ func (rt *Runtime) resolveTools(p *plan) error {
 			if s.RequireApproval != "" {
 				spec.RequireApproval = s.RequireApproval
 			}
+			spec.Connector = s.Connector
 			specs[i] = spec
 		default:
 			return engram.ParamErrorf(engram.EUnsupported, "tools", "tool type %q is not supported", s.Type)
