@@ -1,0 +1,71 @@
+package runtime_test
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/engram-run/engram"
+	"github.com/engram-run/engram/runtime"
+	"github.com/engram-run/engram/sqlquery"
+	"github.com/engram-run/engram/tool"
+)
+
+// oneConnector is a stand-in for connector resolution only (the real one
+// is secrets.Connectors): it knows one connector, and records whom each
+// call acted for.
+type oneConnector struct {
+	rc    *engram.ResolvedConnector
+	users []string
+}
+
+func (o *oneConnector) Resolve(_ context.Context, _, name, user string) (*engram.ResolvedConnector, error) {
+	o.users = append(o.users, user)
+	if name != o.rc.Connector.Name {
+		return nil, engram.Errorf(engram.ENotFound, "connector %q not found", name)
+	}
+	return o.rc, nil
+}
+
+// TestConnectorTool: the connector a tool declaration names reaches the
+// built-in tool with the call, with the run's end user.
+func TestConnectorTool(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hives.db")
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`CREATE TABLE hives (name TEXT); INSERT INTO hives VALUES ('Hive 2')`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	conns := &oneConnector{rc: &engram.ResolvedConnector{Connector: &engram.Connector{Name: "apiary", Kind: engram.ConnectorSQLite,
+		Config: json.RawMessage(`{"path":` + jsonString(path) + `}`)}}}
+	rt, _, pid := setupWith(t, func(rt *runtime.Runtime, _ engram.Store) {
+		rt.Tools = tool.Builtins().Add(sqlquery.Tool(conns))
+	})
+	ask := func(connector string) string {
+		r, err := rt.CreateResponse(context.Background(), pid, &engram.ResponseRequest{Model: "scripted/echo", User: "ada",
+			Tools: []engram.ToolSpec{{Type: engram.ToolBuiltin, Name: sqlquery.Name, Connector: connector}},
+			Input: []*engram.Item{{Type: engram.ItemMessage, Role: "user", Content: []engram.Content{{Type: engram.ContentInputText,
+				Text: `call sql_query {"query":"SELECT name FROM hives"}`}}}}}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Output[len(r.Output)-1].Text()
+	}
+	if got := ask("apiary"); !strings.Contains(got, `"rows":[["Hive 2"]]`) {
+		t.Errorf("with the connector the model read %q", got)
+	}
+	if len(conns.users) != 1 || conns.users[0] != "ada" {
+		t.Errorf("resolved for %q, want the run's user ada", conns.users)
+	}
+	if got := ask(""); !strings.Contains(got, "names no connector") {
+		t.Errorf("without a connector the model read %q", got)
+	}
+}
+
+func jsonString(s string) string { b, _ := json.Marshal(s); return string(b) }
