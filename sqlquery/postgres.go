@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -25,8 +24,6 @@ const connectTimeout = 10 * time.Second
 //     simple protocol it can);
 //   - a SELECT 1 before the user's statement takes the transaction's
 //     snapshot, after which SET TRANSACTION READ WRITE is refused;
-//   - default_transaction_read_only=on for the session, in case anything
-//     ran outside the transaction;
 //   - statement_timeout (SET LOCAL) and the context deadline bound time.
 //
 // A read-only transaction does not stop a superuser's COPY … TO a server
@@ -53,9 +50,9 @@ func queryPostgres(ctx context.Context, rc *engram.ResolvedConnector, cfg config
 	pc.StatementCacheCapacity = 0
 	pc.DescriptionCacheCapacity = 0
 	pc.ConnectTimeout = connectTimeout
-	pc.RuntimeParams["default_transaction_read_only"] = "on"
-	pc.RuntimeParams["statement_timeout"] = strconv.FormatInt(timeout.Milliseconds(), 10)
-	pc.RuntimeParams["idle_in_transaction_session_timeout"] = strconv.FormatInt((timeout + 5*time.Second).Milliseconds(), 10)
+	// Settings go in the transaction (SET LOCAL), not the startup
+	// packet: connection poolers such as PgBouncer refuse most startup
+	// parameters.
 	pc.RuntimeParams["application_name"] = "engram sql_query"
 
 	conn, err := pgx.ConnectConfig(ctx, pc)

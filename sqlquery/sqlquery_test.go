@@ -108,6 +108,10 @@ func setupPostgres(t *testing.T) (url, reader string) {
 		`CREATE TABLE secrets (v text)`,
 		`CREATE ROLE ` + reader + ` LOGIN PASSWORD 'pw'`,
 		`GRANT SELECT ON hives TO ` + reader,
+		// A procedure may COMMIT, and a SECURITY DEFINER function runs as
+		// its owner: neither escapes the read-only transaction.
+		`CREATE PROCEDURE escape() LANGUAGE plpgsql AS $$ BEGIN COMMIT; INSERT INTO hives (id, name) VALUES (99, 'x'); END $$`,
+		`CREATE FUNCTION sneak() RETURNS int LANGUAGE sql SECURITY DEFINER AS $$ INSERT INTO hives (id, name) VALUES (98, 'y') RETURNING id $$`,
 	} {
 		if _, err := conn.Exec(ctx, q); err != nil {
 			t.Fatalf("%s: %v", q, err)
@@ -199,6 +203,9 @@ func TestPostgresReadOnly(t *testing.T) {
 		{"db", `SET TRANSACTION READ WRITE`, "before any query"},
 		{"db", `SELECT set_config('transaction_read_only', 'off', true)`, "before any query"},
 		{"db", `SELECT * FROM secrets FOR UPDATE`, "read-only transaction"},
+		{"db", `CALL escape()`, "invalid transaction termination"},
+		{"db", `SELECT sneak()`, "read-only transaction"},
+		{"db", `DO $$ BEGIN INSERT INTO hives (id, name) VALUES (97, 'z'); END $$`, "read-only transaction"},
 		// A read-only transaction does not stop a superuser writing a
 		// server file; the SELECT-only role the docs recommend cannot.
 		{"reader", `COPY hives TO '` + copyTo + `'`, "42501"},
@@ -243,7 +250,7 @@ func TestPostgresLimits(t *testing.T) {
 }
 
 // sqliteFile makes a database file with a table of three hives.
-func sqliteFile(t *testing.T) string {
+func sqliteFile(t testing.TB) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "hives.db")
 	db, err := sql.Open("sqlite", path)
@@ -262,7 +269,7 @@ func sqliteFile(t *testing.T) string {
 	return path
 }
 
-func sqliteState(t *testing.T, path string) string {
+func sqliteState(t testing.TB, path string) string {
 	t.Helper()
 	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
 	if err != nil {
@@ -370,4 +377,35 @@ func TestConnectorAndArguments(t *testing.T) {
 	if got, _ := json.Marshal(res.Rows); string(got) != `[["x",2.5,1,null]]` {
 		t.Errorf("params: %s", got)
 	}
+}
+
+// FuzzSQLiteReadOnly: whatever the statement, the file is unchanged and
+// the answer is a result or an error the model reads.
+func FuzzSQLiteReadOnly(f *testing.F) {
+	for _, q := range []string{
+		`SELECT * FROM hives`,
+		`DELETE FROM hives`,
+		`PRAGMA query_only = 0; DELETE FROM hives`,
+		`ATTACH 'x.db' AS x; CREATE TABLE x.t (a)`,
+		`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n LIMIT 50) SELECT * FROM n`,
+		`REPLACE INTO hives (id, name) VALUES (1, 'z')`,
+		`INSERT INTO hives SELECT id + 10, name, weight, photo FROM hives RETURNING id`,
+		`CREATE TRIGGER t AFTER UPDATE ON hives BEGIN DELETE FROM hives; END`,
+		`ALTER TABLE hives RENAME TO h`,
+		`REINDEX`, `ANALYZE`, `VACUUM`, `SAVEPOINT a`, `PRAGMA writable_schema = 1`,
+	} {
+		f.Add(q)
+	}
+	path := sqliteFile(f)
+	before := sqliteState(f, path)
+	tl := sqlquery.Tool(stubConnectors{"db": connector("db", engram.ConnectorSQLite, map[string]any{"path": path, "timeout_ms": 200})})
+	f.Fuzz(func(t *testing.T, q string) {
+		_, err := tl.Call(context.Background(), call("db", args(q)))
+		if err != nil && engram.ErrorCode(err) != engram.EInvalid {
+			t.Fatalf("Call(%q): %v", q, err)
+		}
+		if after := sqliteState(t, path); after != before {
+			t.Fatalf("%q changed the database: %s, was %s", q, after, before)
+		}
+	})
 }
