@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -57,7 +58,7 @@ type fakeS3 struct {
 
 var credentialRE = regexp.MustCompile(`Credential=([^/]+)/`)
 
-func newFakeS3(t *testing.T) *fakeS3 {
+func newFakeS3(t testing.TB) *fakeS3 {
 	t.Helper()
 	f := &fakeS3{denied: map[string]bool{}}
 	s3 := gofakes3.New(s3mem.New()).Server()
@@ -94,14 +95,14 @@ func (f *fakeS3) client() *s3.Client {
 		Credentials: credentials.NewStaticCredentialsProvider("ADMIN", "admin-secret", "")})
 }
 
-func (f *fakeS3) put(t *testing.T, key string, body []byte) {
+func (f *fakeS3) put(t testing.TB, key string, body []byte) {
 	t.Helper()
 	if _, err := f.client().PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(bucket), Key: &key, Body: bytes.NewReader(body)}); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func (f *fakeS3) object(t *testing.T, key string) (string, bool) {
+func (f *fakeS3) object(t testing.TB, key string) (string, bool) {
 	t.Helper()
 	out, err := f.client().GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String(bucket), Key: &key})
 	if err != nil {
@@ -306,4 +307,32 @@ func TestLimitsAndFailures(t *testing.T) {
 	fails(t, tl, call("bucket", "", `{"op":"copy"}`), engram.EInvalid, "op must be")
 	fails(t, tl, call("bucket", "", `{"op":"get"}`), engram.EInvalid, "needs a key")
 	fails(t, tl, call("bucket", "", `{"op":"get","key":"a","bucket":"other"}`), engram.EInvalid, "unknown field")
+}
+
+// FuzzPrefix: whatever the arguments, a tool restricted to a prefix
+// neither changes nor shows an object outside it.
+func FuzzPrefix(f *testing.F) {
+	for _, s := range [][2]string{
+		{"get", "../other/secret.txt"}, {"delete", "../other/secret.txt"}, {"put", "/../other/secret.txt"},
+		{"delete", "%2e%2e/other/secret.txt"}, {"list", "../"}, {"put", "a/./b"}, {"get", "..\\other\\secret.txt"},
+		{"delete", "../../agents/other/secret.txt"}, {"put", "x?y#z"}, {"list", ""},
+	} {
+		f.Add(s[0], s[1])
+	}
+	fs := newFakeS3(f)
+	fs.put(f, "agents/other/secret.txt", []byte("not yours"))
+	tl := &objectstore.ObjectStore{Timeout: 3 * time.Second, Connectors: stubConnectors{"bucket": fs.connector("bucket", map[string]any{"prefix": "agents/keeper/"}, "AKID")}}
+	f.Fuzz(func(t *testing.T, op, key string) {
+		a, _ := json.Marshal(map[string]any{"op": op, "key": key, "prefix": key, "body": "overwritten"})
+		out, err := tl.Call(context.Background(), call("bucket", "", string(a)))
+		if err != nil && engram.ErrorCode(err) != engram.EInvalid {
+			t.Fatalf("Call(%s): %v", a, err)
+		}
+		if strings.Contains(out, "not yours") || strings.Contains(out, "agents/other") {
+			t.Fatalf("Call(%s) showed an object outside the prefix: %s", a, out)
+		}
+		if body, ok := fs.object(t, "agents/other/secret.txt"); !ok || body != "not yours" {
+			t.Fatalf("Call(%s) changed an object outside the prefix: %q %v", a, body, ok)
+		}
+	})
 }
