@@ -70,6 +70,9 @@ func (*ObjectStore) Spec() engram.ToolSpec {
 	return engram.ToolSpec{
 		Type: engram.ToolBuiltin,
 		Name: Name,
+		// A call a crash left unfinished may simply be made again:
+		// get, list and delete are idempotent, and put writes the same body again.
+		Idempotent: true,
 		Description: "Reads and writes objects in the storage bucket this tool is connected to. " +
 			"op get reads an object (text, or base64 for binary; large objects are cut), put writes body as the object, " +
 			"list lists keys under prefix (max_keys at most 1000; pass start_after = the last key to see more), delete removes an object.",

@@ -53,6 +53,9 @@ func (*SQLQuery) Spec() engram.ToolSpec {
 	return engram.ToolSpec{
 		Type: engram.ToolBuiltin,
 		Name: Name,
+		// A call a crash left unfinished may simply be made again:
+		// it only reads.
+		Idempotent: true,
 		Description: "Runs one read-only SQL query (a SELECT, WITH … SELECT, EXPLAIN …) against the database this tool is connected to " +
 			"and returns {columns, rows, truncated}. Pass values as params ($1, $2 … on PostgreSQL; ? on SQLite) rather than in the text. " +
 			"Writes are refused by the database. Only the first rows are returned (truncated says so): ask for fewer or aggregated rows.",
