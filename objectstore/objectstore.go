@@ -54,16 +54,14 @@ type ObjectStore struct {
 	MaxPutBytes int
 	Timeout     time.Duration
 	// HTTPClient, when set, gives the client requests to a connector's
-	// endpoint go through; allowPrivate is the connector's allow_private
-	// (so a server can refuse private addresses unless the connector
-	// allows them). Nil: one shared client.
+	// endpoint go through; allowPrivate is the connector's allow_private.
+	// Nil: a shared client that refuses loopback, private, link-local
+	// (metadata) and other non-public addresses unless allowPrivate.
 	HTTPClient func(allowPrivate bool) *http.Client
 }
 
 // Tool returns the object_store tool over conns.
 func Tool(conns engram.Connectors) engram.Tool { return &ObjectStore{Connectors: conns} }
-
-var sharedClient = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
 
 // Spec implements engram.Tool.
 func (*ObjectStore) Spec() engram.ToolSpec {
@@ -98,6 +96,8 @@ type config struct {
 	// relative to it and cannot leave it.
 	Prefix       string `json:"prefix"`
 	AllowPrivate bool   `json:"allow_private"`
+	// name is the connector's, for messages.
+	name string
 }
 
 type arguments struct {
@@ -141,6 +141,7 @@ func (o *ObjectStore) Call(ctx context.Context, call engram.ToolCall) (string, e
 	if err := json.Unmarshal(rc.Connector.Config, &cfg); err != nil {
 		return "", engram.Errorf(engram.EInvalid, "%s: connector %q has an unreadable config: %v", Name, rc.Connector.Name, err)
 	}
+	cfg.name = rc.Connector.Name
 	if cfg.Bucket == "" {
 		return "", engram.Errorf(engram.EInvalid, "%s: connector %q names no bucket", Name, rc.Connector.Name)
 	}
@@ -204,7 +205,7 @@ func (o *ObjectStore) client(cfg config, secret engram.Secret) *s3.Client {
 		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
 		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
 		RetryMaxAttempts:           2,
-		HTTPClient:                 sharedClient,
+		HTTPClient:                 defaultHTTPClient(cfg.AllowPrivate),
 	}
 	if opts.Region == "" {
 		opts.Region = "us-east-1"
@@ -401,6 +402,8 @@ func (o *ObjectStore) toModel(ctx context.Context, cfg config, args arguments, e
 			return engram.Errorf(engram.EForbidden, "%s: the storage service refused %s: %s: %s", Name, args.Op, api.ErrorCode(), api.ErrorMessage())
 		}
 		return engram.Errorf(engram.EInvalid, "%s: the storage service refused %s: %s: %s", Name, args.Op, api.ErrorCode(), api.ErrorMessage())
+	case errors.Is(err, errPrivateAddress):
+		return engram.Errorf(engram.EForbidden, "%s: the storage endpoint %s is not a public address, and connector %q does not allow private ones (allow_private)", Name, cfg.Endpoint, cfg.name)
 	case errors.Is(err, context.DeadlineExceeded):
 		return engram.Errorf(engram.EInvalid, "%s: %s took longer than %s and was abandoned", Name, args.Op, timeout)
 	}

@@ -336,3 +336,27 @@ func FuzzPrefix(f *testing.F) {
 		}
 	})
 }
+
+// TestPrivateEndpoint: a connector whose endpoint is not a public address
+// is refused at the dial unless it says allow_private, whatever name it
+// uses for the address.
+func TestPrivateEndpoint(t *testing.T) {
+	f := newFakeS3(t)
+	port := f.URL[strings.LastIndex(f.URL, ":")+1:]
+	conns := stubConnectors{}
+	for name, endpoint := range map[string]string{"ip": f.URL, "name": "http://localhost:" + port, "mapped": "http://[::ffff:127.0.0.1]:" + port} {
+		conns[name] = f.connector(name, map[string]any{"endpoint": endpoint, "allow_private": false}, "AKID")
+	}
+	tl := objectstore.Tool(conns)
+	f.mu.Lock()
+	seen := len(f.keys)
+	f.mu.Unlock()
+	for name := range conns {
+		fails(t, tl, call(name, "", `{"op":"list"}`), engram.EForbidden, "is not a public address")
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.keys) != seen {
+		t.Errorf("the server got %d requests from refused connectors", len(f.keys)-seen)
+	}
+}
