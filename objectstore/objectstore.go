@@ -63,6 +63,9 @@ type ObjectStore struct {
 // Tool returns the object_store tool over conns.
 func Tool(conns engram.Connectors) engram.Tool { return &ObjectStore{Connectors: conns} }
 
+// ConnectorKinds implements tool.ConnectorTool.
+func (*ObjectStore) ConnectorKinds() []string { return []string{engram.ConnectorS3} }
+
 // Spec implements engram.Tool.
 func (*ObjectStore) Spec() engram.ToolSpec {
 	return engram.ToolSpec{
@@ -133,7 +136,7 @@ func (o *ObjectStore) Call(ctx context.Context, call engram.ToolCall) (string, e
 	if args.MaxKeys < 0 || args.MaxKeys > MaxListKeys {
 		return "", engram.Errorf(engram.EInvalid, "%s: max_keys must be between 1 and %d", Name, MaxListKeys)
 	}
-	rc, err := tool.ResolveConnector(ctx, o.Connectors, Name, call, engram.ConnectorS3)
+	rc, err := tool.ResolveConnector(ctx, o.Connectors, Name, call, o.ConnectorKinds()...)
 	if err != nil {
 		return "", err
 	}

@@ -47,24 +47,31 @@ func TestConnectorTool(t *testing.T) {
 	rt, _, pid := setupWith(t, func(rt *runtime.Runtime, _ engram.Store) {
 		rt.Tools = tool.Builtins().Add(sqlquery.Tool(conns))
 	})
-	ask := func(connector string) string {
+	ask := func(connector string) (string, error) {
 		r, err := rt.CreateResponse(context.Background(), pid, &engram.ResponseRequest{Model: "scripted/echo", User: "ada",
 			Tools: []engram.ToolSpec{{Type: engram.ToolBuiltin, Name: sqlquery.Name, Connector: connector}},
 			Input: []*engram.Item{{Type: engram.ItemMessage, Role: "user", Content: []engram.Content{{Type: engram.ContentInputText,
 				Text: `call sql_query {"query":"SELECT name FROM hives"}`}}}}}, nil)
 		if err != nil {
-			t.Fatal(err)
+			return "", err
 		}
-		return r.Output[len(r.Output)-1].Text()
+		return r.Output[len(r.Output)-1].Text(), nil
 	}
-	if got := ask("apiary"); !strings.Contains(got, `"rows":[["Hive 2"]]`) {
-		t.Errorf("with the connector the model read %q", got)
+	if got, err := ask("apiary"); err != nil || !strings.Contains(got, `"rows":[["Hive 2"]]`) {
+		t.Errorf("with the connector the model read %q (%v)", got, err)
 	}
 	if len(conns.users) != 1 || conns.users[0] != "ada" {
 		t.Errorf("resolved for %q, want the run's user ada", conns.users)
 	}
-	if got := ask(""); !strings.Contains(got, "names no connector") {
-		t.Errorf("without a connector the model read %q", got)
+	if got, err := ask("elsewhere"); err != nil || !strings.Contains(got, `connector "elsewhere" does not exist`) {
+		t.Errorf("with an unknown connector the model read %q (%v)", got, err)
+	}
+	// A declaration without a connector is refused before any run.
+	if _, err := ask(""); engram.ErrorCode(err) != engram.EInvalid || !strings.Contains(engram.ErrorMessage(err), "works through a project connector") {
+		t.Errorf("without a connector: %v", err)
+	}
+	if err := rt.ValidateAgent(&engram.Agent{Model: "scripted/echo", Tools: []engram.ToolSpec{{Type: engram.ToolBuiltin, Name: sqlquery.Name}}}); engram.ErrorCode(err) != engram.EUnprocessable {
+		t.Errorf("an agent with sql_query and no connector: %v, want unprocessable", err)
 	}
 }
 

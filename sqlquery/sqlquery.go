@@ -48,6 +48,11 @@ type SQLQuery struct {
 // Tool returns the sql_query tool over conns.
 func Tool(conns engram.Connectors) engram.Tool { return &SQLQuery{Connectors: conns} }
 
+// ConnectorKinds implements tool.ConnectorTool.
+func (*SQLQuery) ConnectorKinds() []string {
+	return []string{engram.ConnectorPostgres, engram.ConnectorSQLite}
+}
+
 // Spec implements engram.Tool.
 func (*SQLQuery) Spec() engram.ToolSpec {
 	return engram.ToolSpec{
@@ -116,7 +121,7 @@ func (q *SQLQuery) Call(ctx context.Context, call engram.ToolCall) (string, erro
 	if err != nil {
 		return "", err
 	}
-	rc, err := tool.ResolveConnector(ctx, q.Connectors, Name, call, engram.ConnectorPostgres, engram.ConnectorSQLite)
+	rc, err := tool.ResolveConnector(ctx, q.Connectors, Name, call, q.ConnectorKinds()...)
 	if err != nil {
 		return "", err
 	}

@@ -9,6 +9,14 @@ import (
 	"github.com/engram-run/engram"
 )
 
+// ConnectorTool is a built-in tool that works only through a project
+// connector: a declaration of it must name one (ToolSpec.Connector), of
+// one of ConnectorKinds.
+type ConnectorTool interface {
+	engram.Tool
+	ConnectorKinds() []string
+}
+
 // ResolveConnector gives a connector-backed tool (object_store, sql_query)
 // the connector its call names, with the credential of the user the run
 // acts for. What the model could not have known — no connector named in
