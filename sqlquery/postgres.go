@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -77,7 +78,7 @@ func queryPostgres(ctx context.Context, rc *engram.ResolvedConnector, cfg config
 		return nil, pgError(err, timeout)
 	}
 
-	rows, err := tx.Query(qctx, query, params...)
+	rows, err := tx.Query(qctx, query, textParams(params)...)
 	if err != nil {
 		return nil, pgError(err, timeout)
 	}
@@ -136,4 +137,24 @@ func pgError(err error, timeout time.Duration) error {
 		return limitError(timeout)
 	}
 	return engram.Errorf(engram.EInvalid, "%s: the query failed: %v", Name, err)
+}
+
+// textParams sends numbers and booleans as PostgreSQL's text for them: the
+// server parses each as the type its placeholder needs (an untyped $1 is
+// text, and pgx cannot encode an int64 as text), as psql would.
+func textParams(params []any) []any {
+	out := make([]any, len(params))
+	for i, p := range params {
+		switch p := p.(type) {
+		case int64:
+			out[i] = strconv.FormatInt(p, 10)
+		case float64:
+			out[i] = strconv.FormatFloat(p, 'g', -1, 64)
+		case bool:
+			out[i] = strconv.FormatBool(p)
+		default:
+			out[i] = p
+		}
+	}
+	return out
 }

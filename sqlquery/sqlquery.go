@@ -11,6 +11,7 @@ package sqlquery
 import (
 	"bytes"
 	"context"
+	"database/sql/driver"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -234,6 +235,20 @@ func jsonValue(v any) any {
 		return out
 	case map[string]any:
 		return v
+	}
+	// A type that knows its JSON (pgtype.Numeric) says it; one that only
+	// knows its database value (pgtype.Interval: "1 day") shows that.
+	if m, ok := v.(json.Marshaler); ok {
+		if b, err := m.MarshalJSON(); err == nil && json.Valid(b) {
+			return json.RawMessage(b)
+		}
+	}
+	if dv, ok := v.(driver.Valuer); ok {
+		if x, err := dv.Value(); err == nil {
+			if _, same := x.(driver.Valuer); !same {
+				return jsonValue(x)
+			}
+		}
 	}
 	if b, err := json.Marshal(v); err == nil {
 		return json.RawMessage(b)

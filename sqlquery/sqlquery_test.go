@@ -168,6 +168,17 @@ func TestPostgresSelect(t *testing.T) {
 	if string(got) != want {
 		t.Errorf("result\n got %s\nwant %s", got, want)
 	}
+	// Params as the model sends them, for placeholders of any type; values
+	// of PostgreSQL's own types as JSON the model reads.
+	res = query(t, tl, call("db", args(`SELECT name FROM hives WHERE id = $1 AND weight > $2 AND $3`, "1", 10, true)))
+	if got, _ := json.Marshal(res.Rows); string(got) != `[["one"]]` {
+		t.Errorf("typed params: %s", got)
+	}
+	res = query(t, tl, call("db", args(`SELECT $1 AS a, $2 AS b, $3::jsonb AS j, '6f1c1b5e-0000-4000-8000-000000000001'::uuid AS u, interval '1 day 2 hours' AS i, 1.50::numeric AS n, '1.2.3.4'::inet AS ip, NULL AS z`,
+		5, false, `{"k":[1]}`)))
+	if got, _ := json.Marshal(res.Rows); string(got) != `[["5","false",{"k":[1]},"6f1c1b5e-0000-4000-8000-000000000001","1 day 02:00:00",1.5,"1.2.3.4/32",null]]` {
+		t.Errorf("values: %s", got)
+	}
 	res = query(t, tl, call("db", args(`SELECT 1 AS x WHERE false`)))
 	if len(res.Rows) != 0 || res.Truncated || len(res.Columns) != 1 {
 		t.Errorf("empty result = %+v", res)
