@@ -19,7 +19,8 @@ type Connector struct {
 	Kind      string `json:"kind"` // ConnectorHTTP, …
 	// Config is the kind's settings (see docs/connectors.md):
 	//   http:     {"base_url", "allow_private": bool}
-	//   s3:       {"endpoint", "region", "bucket", "path_style": bool, "allow_private": bool}
+	//   s3:       {"endpoint", "region", "bucket", "path_style": bool, "allow_private": bool,
+	//              "prefix" (object_store keys stay under it)}
 	//   postgres: {"url" (without password), "max_rows", "timeout_ms"}
 	//   sqlite:   {"path", "max_rows", "timeout_ms"}
 	//   mcp:      {"transport": "stdio"|"http", "command", "args", "env", "url"}
@@ -59,9 +60,10 @@ type Credential struct {
 
 // Secret is a credential in clear, only ever in memory: the fields a kind
 // uses (http: "headers"; s3: "access_key_id", "secret_access_key",
-// "session_token"; postgres: "password"; mcp: "headers" sent on every
-// request of an http server, or for a stdio server "fields" (and
-// "headers") set as its environment variables: see docs/mcp.md).
+// "session_token"; postgres: "password" and optionally "user", which
+// replaces the url's; mcp: "headers" sent on every request of an http
+// server, or for a stdio server "fields" (and "headers") set as its
+// environment variables: see docs/mcp.md).
 type Secret struct {
 	Headers map[string]string `json:"headers,omitempty"`
 	Fields  map[string]string `json:"fields,omitempty"`

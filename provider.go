@@ -115,4 +115,8 @@ type ToolCall struct {
 	Arguments json.RawMessage
 	// IdempotencyKey is stable across retries of the same call.
 	IdempotencyKey string
+	// Connector is the project connector the agent's tool spec names
+	// (ToolSpec.Connector): one built-in tool (object_store, sql_query,
+	// http_request) serves every agent, each through its own connector.
+	Connector string
 }

@@ -436,6 +436,10 @@ func (rt *Runtime) resolveTools(p *plan) error {
 			if t == nil {
 				return engram.ParamErrorf(engram.EInvalid, "tools", "builtin tool %q does not exist (builtins: %s)", s.Name, strings.Join(rt.Tools.Names(), ", "))
 			}
+			if ct, ok := t.(tool.ConnectorTool); ok && s.Connector == "" {
+				return engram.ParamErrorf(engram.EInvalid, "tools", "builtin tool %q works through a project connector: name one (of kind %s) in the tool's \"connector\"",
+					s.Name, strings.Join(ct.ConnectorKinds(), " or "))
+			}
 			spec := t.Spec()
 			if s.Description != "" {
 				spec.Description = s.Description
@@ -443,6 +447,7 @@ func (rt *Runtime) resolveTools(p *plan) error {
 			if s.RequireApproval != "" {
 				spec.RequireApproval = s.RequireApproval
 			}
+			spec.Connector = s.Connector
 			specs[i] = spec
 		default:
 			return engram.ParamErrorf(engram.EUnsupported, "tools", "tool type %q is not supported", s.Type)

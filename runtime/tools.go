@@ -138,6 +138,7 @@ func (x *run) callTool(ctx context.Context, s *engram.Step, spec *engram.ToolSpe
 	out, err := t.Call(ctx, engram.ToolCall{
 		ProjectID: x.p.projectID, ConversationID: x.r.ConversationID, ResponseID: x.r.ID, AgentID: x.r.AgentID, Blocks: x.p.blockIDs(),
 		User: x.r.User, CallID: call.CallID, Arguments: args, IdempotencyKey: s.IdempotencyKey,
+		Connector: spec.Connector,
 	})
 	if err != nil {
 		if engram.ErrorCode(err) != engram.EInvalid {

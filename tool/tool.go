@@ -38,6 +38,16 @@ func WithMemory(mem engram.MemoryService, blocks engram.BlockStore) *Registry {
 	return NewRegistry(ts...)
 }
 
+// Add registers ts too (replacing a tool of the same name) and returns r:
+// the server adds the tools that need its configuration (connectors) to
+// the built-ins.
+func (r *Registry) Add(ts ...engram.Tool) *Registry {
+	for _, t := range ts {
+		r.tools[t.Spec().Name] = t
+	}
+	return r
+}
+
 // Get returns the named tool, or nil.
 func (r *Registry) Get(name string) engram.Tool { return r.tools[name] }
 

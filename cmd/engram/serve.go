@@ -20,6 +20,7 @@ import (
 	"github.com/engram-run/engram/jwtauth"
 	"github.com/engram-run/engram/mcp"
 	"github.com/engram-run/engram/memory"
+	"github.com/engram-run/engram/objectstore"
 	"github.com/engram-run/engram/postgres"
 	"github.com/engram-run/engram/provider"
 	"github.com/engram-run/engram/provider/anthropic"
@@ -27,6 +28,7 @@ import (
 	"github.com/engram-run/engram/provider/scripted"
 	"github.com/engram-run/engram/runtime"
 	"github.com/engram-run/engram/sqlite"
+	"github.com/engram-run/engram/sqlquery"
 	"github.com/engram-run/engram/tokens"
 	"github.com/engram-run/engram/tool"
 )
@@ -187,7 +189,13 @@ func openApp(ctx context.Context, e *invocation, sc storeConfig, logger *slog.Lo
 		return nil, err
 	}
 	mem := &memory.Service{Store: store, Embedder: embedder, Logger: logger}
-	rt := runtime.New(store, providers, tool.WithMemory(mem, store), logger)
+	// The tools that reach live data through a project's connectors. Until
+	// the server resolves connectors (secrets.Connectors over the store
+	// and the master key), connectors is nil and they answer that
+	// connectors are not configured.
+	var connectors engram.Connectors
+	tools := tool.WithMemory(mem, store).Add(objectstore.Tool(connectors), sqlquery.Tool(connectors))
+	rt := runtime.New(store, providers, tools, logger)
 	rt.Memory = mem
 	rt.EncodeEvent = func(ev engram.StreamEvent) []byte { return openai.EncodeEvent(int(ev.Seq), ev) }
 	audit := engram.StoreAuditor{Store: store}
