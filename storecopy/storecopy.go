@@ -52,6 +52,10 @@ var tables = []table{
 	{"memory_block_versions", []string{"project_id", "block_id", "version"}},
 	{"extractions", []string{"conversation_id"}},
 	{"retention_log", []string{"id"}},
+	// Credentials are copied sealed, as they are: the target needs the
+	// same master key to open them.
+	{"connectors", []string{"id"}},
+	{"connector_credentials", []string{"project_id", "connector_id", "end_user"}},
 }
 
 // derived are SQLite's search structures (and their FTS5 shadow tables,
