@@ -108,6 +108,10 @@ type ToolSpec struct {
 	// RequireApproval "always" pauses the run before every call for a
 	// person to approve it; "never" (the default) does not.
 	RequireApproval string `json:"require_approval,omitempty"`
+	// Connector names the project connector the tool uses (http_request, object_store, sql_query, mcp).
+	Connector string `json:"connector,omitempty"`
+	// AllowedHosts bounds the hosts http_request may call ("api.example.com", "*.example.com").
+	AllowedHosts []string `json:"allowed_hosts,omitempty"`
 }
 
 const (

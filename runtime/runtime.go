@@ -419,6 +419,9 @@ func (rt *Runtime) resolveTools(p *plan) error {
 			if s.RequireApproval != "" {
 				spec.RequireApproval = s.RequireApproval
 			}
+			// What the agent bound the tool to (toolFor gives it to the
+			// tool with each call).
+			spec.Connector, spec.AllowedHosts = s.Connector, s.AllowedHosts
 			specs[i] = spec
 		default:
 			return engram.ParamErrorf(engram.EUnsupported, "tools", "tool type %q is not supported", s.Type)
