@@ -22,27 +22,27 @@ var ErrForbiddenAddress = errors.New("destination address not allowed")
 var blockedPrefixes = func() []netip.Prefix {
 	var out []netip.Prefix
 	for _, s := range []string{
-		"0.0.0.0/8",          // "this network"
-		"100.64.0.0/10",      // carrier-grade NAT
-		"192.0.0.0/24",       // IETF protocol assignments
-		"192.0.2.0/24",       // documentation
-		"192.88.99.0/24",     // 6to4 relay anycast
-		"198.18.0.0/15",      // benchmarking
-		"198.51.100.0/24",    // documentation
-		"203.0.113.0/24",     // documentation
-		"240.0.0.0/4",        // reserved, and the broadcast 255.255.255.255
-		"::/96",              // IPv4-compatible (::a.b.c.d), ::1, ::
-		"::ffff:0:0/96",      // IPv4-mapped (Unmap handles these first)
-		"64:ff9b::/96",       // NAT64: embeds an IPv4 address
-		"64:ff9b:1::/48",     // local-use NAT64
-		"100::/64",           // discard
-		"2001::/23",          // IETF protocol assignments, Teredo (embeds IPv4)
-		"2001:db8::/32",      // documentation
-		"2002::/16",          // 6to4: embeds an IPv4 address
-		"fc00::/7",           // unique local, fd00:ec2::254 (EC2 metadata) among them
-		"fe80::/10",          // link-local
-		"fec0::/10",          // site-local (deprecated)
-		"ff00::/8",           // multicast
+		"0.0.0.0/8",       // "this network"
+		"100.64.0.0/10",   // carrier-grade NAT
+		"192.0.0.0/24",    // IETF protocol assignments
+		"192.0.2.0/24",    // documentation
+		"192.88.99.0/24",  // 6to4 relay anycast
+		"198.18.0.0/15",   // benchmarking
+		"198.51.100.0/24", // documentation
+		"203.0.113.0/24",  // documentation
+		"240.0.0.0/4",     // reserved, and the broadcast 255.255.255.255
+		"::/96",           // IPv4-compatible (::a.b.c.d), ::1, ::
+		"::ffff:0:0/96",   // IPv4-mapped (Unmap handles these first)
+		"64:ff9b::/96",    // NAT64: embeds an IPv4 address
+		"64:ff9b:1::/48",  // local-use NAT64
+		"100::/64",        // discard
+		"2001::/23",       // IETF protocol assignments, Teredo (embeds IPv4)
+		"2001:db8::/32",   // documentation
+		"2002::/16",       // 6to4: embeds an IPv4 address
+		"fc00::/7",        // unique local, fd00:ec2::254 (EC2 metadata) among them
+		"fe80::/10",       // link-local
+		"fec0::/10",       // site-local (deprecated)
+		"ff00::/8",        // multicast
 	} {
 		out = append(out, netip.MustParsePrefix(s))
 	}
