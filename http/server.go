@@ -19,6 +19,7 @@ import (
 	"github.com/engram-run/engram"
 	"github.com/engram-run/engram/http/openai"
 	"github.com/engram-run/engram/provider"
+	"github.com/engram-run/engram/secrets"
 )
 
 // Server is the API server.
@@ -39,6 +40,9 @@ type Server struct {
 	// Providers serve /v1/chat/completions directly and list /v1/models;
 	// nil answers those with 503.
 	Providers *provider.Registry
+	// Secrets seals connectors' credentials; nil refuses to store one
+	// (503).
+	Secrets *secrets.Box
 }
 
 // Handler returns the API's handler.
