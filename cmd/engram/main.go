@@ -62,6 +62,7 @@ func commands() []command {
 		{"retention", "how long conversations, responses and stream events are kept; what purges deleted", runRetention},
 		{"bench", "measure the runtime's own cost per turn", runBench},
 		{"migrate", "move a SQLite store into PostgreSQL, verified row by row", runMigrate},
+		{"secrets", "re-seal connectors' credentials under a new master key (rotate); make a key (keygen)", runSecrets},
 	}
 }
 
@@ -111,6 +112,8 @@ Environment:
   ENGRAM_EMBEDDINGS_MODEL (openai/NAME or ollama/NAME), ENGRAM_EMBEDDINGS_URL, ENGRAM_EMBEDDINGS_KEY
                      the embedding model for memory search (default: none; full-text and recency only)
   ENGRAM_NODE_ID, ENGRAM_LEASE                                  this node's name in run leases; how long a lease lasts (15s)
+  ENGRAM_MASTER_KEY  the master key sealing connectors' credentials (32 bytes, base64 or hex); default: DATA/master.key, made 0600 on first start
+  ENGRAM_MASTER_KEY_PREVIOUS  older master keys, comma-separated: still opened, never sealed under (rotation: engram secrets rotate)
   ENGRAM_RETENTION_INTERVAL                                     how often retention purges (1h; 0 turns it off; policies: engram retention)
   The scripted/ provider (a deterministic offline test model) is always available.
 `)

@@ -24,6 +24,7 @@ import (
 	openaiprovider "github.com/engram-run/engram/provider/openai"
 	"github.com/engram-run/engram/provider/scripted"
 	"github.com/engram-run/engram/runtime"
+	"github.com/engram-run/engram/secrets"
 	"github.com/engram-run/engram/sqlite"
 	"github.com/engram-run/engram/tokens"
 	"github.com/engram-run/engram/tool"
@@ -173,8 +174,20 @@ func openApp(ctx context.Context, e *invocation, sc storeConfig, logger *slog.Lo
 		store.Close()
 		return nil, err
 	}
+	box, keySource, err := secrets.LoadBox(e.getenv, dir)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	if sc.databaseURL != "" && e.getenv("ENGRAM_MASTER_KEY") == "" {
+		// Each replica would make a key of its own, and none could open
+		// what another sealed.
+		logger.Warn("the master key is in this node's data directory: replicas sharing the database need the same key; set ENGRAM_MASTER_KEY on every one", "key_file", keySource)
+	}
+	logger.Info("master key", "source", keySource, "key_id", box.KeyID())
 	mem := &memory.Service{Store: store, Embedder: embedder, Logger: logger}
-	rt := runtime.New(store, providers, tool.WithMemory(mem, store), logger)
+	tools := tool.WithMemory(mem, store).Add(&tool.HTTPRequest{Connectors: &secrets.Connectors{Store: store, Box: box}})
+	rt := runtime.New(store, providers, tools, logger)
 	rt.Memory = mem
 	rt.EncodeEvent = func(ev engram.StreamEvent) []byte { return openai.EncodeEvent(int(ev.Seq), ev) }
 	if rt.Node, err = nodeID(e, dir); err != nil {
@@ -228,7 +241,7 @@ func openApp(ctx context.Context, e *invocation, sc storeConfig, logger *slog.Lo
 		store.Close()
 		return nil, err
 	}
-	api := &enghttp.Server{Store: store, Responses: rt, Memory: mem, Logger: logger, ValidateAgent: rt.ValidateAgent, Providers: providers,
+	api := &enghttp.Server{Store: store, Responses: rt, Memory: mem, Logger: logger, ValidateAgent: rt.ValidateAgent, Providers: providers, Secrets: box,
 		Ready: func(ctx context.Context) error { _, err := store.ListProjects(ctx); return err }}
 	return &app{store: store, storeName: storeName, providers: providers, runtime: rt, bus: bus, releaseNode: releaseNode, handler: api.Handler()}, nil
 }
