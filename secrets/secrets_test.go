@@ -246,3 +246,33 @@ func TestRotate(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseKey: whatever ENGRAM_MASTER_KEY holds, ParseKey returns a
+// 32-byte key or an error, never a key of another size.
+func FuzzParseKey(f *testing.F) {
+	f.Add(hex.EncodeToString(key(1)))
+	f.Add(base64.StdEncoding.EncodeToString(key(2)))
+	f.Add("")
+	f.Fuzz(func(t *testing.T, s string) {
+		k, err := secrets.ParseKey(s)
+		if err == nil && len(k) != secrets.KeySize {
+			t.Fatalf("ParseKey(%q) gave %d bytes", s, len(k))
+		}
+	})
+}
+
+// FuzzOpen: a damaged sealed blob is an error, never a panic; only a blob
+// the key sealed opens (the seed is one; the fuzzing workers seal their own
+// with other nonces, so it is told by what it opens to).
+func FuzzOpen(f *testing.F) {
+	box, _ := secrets.NewBox(key(1))
+	c, _ := box.Seal("p", "c", "u", engram.Secret{Headers: map[string]string{"A": "b"}})
+	f.Add(c.Sealed)
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, sealed []byte) {
+		s, err := box.Open(&engram.Credential{ProjectID: "p", ConnectorID: "c", User: "u", KeyID: box.KeyID(), Sealed: sealed})
+		if err == nil && (len(s.Headers) != 1 || s.Headers["A"] != "b") {
+			t.Fatalf("a forged blob opened to %v", s)
+		}
+	})
+}
