@@ -216,12 +216,11 @@ func (h *HTTPRequest) client(rt *route, timeout time.Duration) *http.Client {
 	}
 	return &http.Client{
 		Transport: &http.Transport{
-			Proxy:                 nil, // a proxy would be what the guard sees
-			DialContext:           dial,
-			ForceAttemptHTTP2:     true,
-			TLSHandshakeTimeout:   timeout,
-			ResponseHeaderTimeout: timeout,
-			MaxIdleConns:          1,
+			Proxy:               nil, // a proxy would be what the guard sees
+			DialContext:         dial,
+			ForceAttemptHTTP2:   true,
+			TLSHandshakeTimeout: timeout,
+			MaxIdleConns:        1,
 		},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
@@ -363,7 +362,8 @@ func (h *HTTPRequest) transportError(ctx context.Context, method string, u *url.
 	if errors.Is(err, ErrForbiddenAddress) {
 		return forbidden("%s resolves to an address off the public internet (loopback, private, link-local or metadata), which is not allowed", u.Host)
 	}
-	if ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+	var te interface{ Timeout() bool }
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &te) && te.Timeout()) {
 		return engram.Errorf(engram.EInvalid, "http_request: %s %s: no answer within %s", method, u.Redacted(), timeout)
 	}
 	var ue *url.Error
