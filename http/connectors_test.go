@@ -280,3 +280,17 @@ func TestConnectorWithoutMasterKey(t *testing.T) {
 		t.Errorf("a refused create left the connector: %d %s", status, out)
 	}
 }
+
+// TestAgentHTTPRequestDeclaration: an agent's http_request keeps its
+// connector and allowed hosts; an entry that could never match is 422.
+func TestAgentHTTPRequestDeclaration(t *testing.T) {
+	e := newEnv(t)
+	status, out := e.do(t, "mine/developer", "POST", "/v1/agents", `{"name":"fetcher","model":"scripted/echo","tools":[{"type":"builtin","name":"http_request","allowed_hosts":["https://api.example.com/v1"]}]}`)
+	if status != 422 || !strings.Contains(out, "is not a host") {
+		t.Errorf("a URL as an allowed host: %d %s", status, out)
+	}
+	status, out = e.do(t, "mine/developer", "POST", "/v1/agents", `{"name":"fetcher","model":"scripted/echo","tools":[{"type":"builtin","name":"http_request","allowed_hosts":["api.example.com","*.example.org"],"connector":"weather"}]}`)
+	if status != 200 || !strings.Contains(out, `"allowed_hosts":["api.example.com","*.example.org"]`) || !strings.Contains(out, `"connector":"weather"`) {
+		t.Errorf("create: %d %s", status, out)
+	}
+}

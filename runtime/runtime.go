@@ -412,6 +412,12 @@ func (rt *Runtime) resolveTools(p *plan) error {
 			if t == nil {
 				return engram.ParamErrorf(engram.EInvalid, "tools", "builtin tool %q does not exist (builtins: %s)", s.Name, strings.Join(rt.Tools.Names(), ", "))
 			}
+			if err := tool.CheckAllowedHosts(s.AllowedHosts); err != nil {
+				return engram.ParamErrorf(engram.EInvalid, "tools", "tool %q: %s", s.Name, engram.ErrorMessage(err))
+			}
+			if b, ok := t.(tool.SpecBound); ok {
+				t = b.WithSpec(s) // its description may tell the model what the agent allows
+			}
 			spec := t.Spec()
 			if s.Description != "" {
 				spec.Description = s.Description

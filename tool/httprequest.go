@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -69,13 +70,23 @@ func (h *HTTPRequest) WithSpec(spec engram.ToolSpec) engram.Tool {
 	return &c
 }
 
-// Spec implements engram.Tool.
+// Spec implements engram.Tool. Bound to an agent's declaration, its
+// description tells the model which hosts it may call.
 func (h *HTTPRequest) Spec() engram.ToolSpec {
+	desc := "Makes an HTTP request and returns the status, content type and body (text, cut at 1 MiB). " +
+		"Only the hosts this agent is allowed to reach answer; a relative url goes to the agent's connector."
+	if len(h.Def.AllowedHosts) > 0 {
+		desc += " Allowed hosts: " + strings.Join(h.Def.AllowedHosts, ", ") + "."
+	}
+	if h.Def.Connector != "" {
+		desc += " Relative urls go to the connector " + h.Def.Connector + ", which adds its credentials."
+	}
 	return engram.ToolSpec{
-		Type: engram.ToolBuiltin,
-		Name: HTTPRequestName,
-		Description: "Makes an HTTP request and returns the status, content type and body (text, cut at 1 MiB). " +
-			"Only the hosts this agent is allowed to reach answer; a relative url goes to the agent's connector.",
+		Type:         engram.ToolBuiltin,
+		Name:         HTTPRequestName,
+		Connector:    h.Def.Connector,
+		AllowedHosts: h.Def.AllowedHosts,
+		Description:  desc,
 		Parameters: json.RawMessage(`{"type":"object","properties":{` +
 			`"method":{"type":"string","enum":["GET","HEAD","POST","PUT","PATCH","DELETE"],"description":"default GET"},` +
 			`"url":{"type":"string","description":"absolute http(s) URL, or a path relative to the agent's connector"},` +
@@ -182,6 +193,21 @@ func (rt *route) check(u *url.URL) error {
 	return forbidden("host %s is not in this agent's allowed_hosts", u.Host)
 }
 
+// hostPattern is an allowed_hosts entry: a host name or IP literal,
+// optionally with a port, or "*." and a domain.
+var hostPattern = regexp.MustCompile(`^(\*\.)?([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]*[a-z0-9])?(:[0-9]{1,5})?$|^\[[0-9a-f:.]+\](:[0-9]{1,5})?$`)
+
+// CheckAllowedHosts refuses an allowed_hosts entry that could never match
+// (a URL, a path, a wildcard elsewhere than in front).
+func CheckAllowedHosts(patterns []string) error {
+	for _, p := range patterns {
+		if !hostPattern.MatchString(strings.ToLower(strings.TrimSpace(p))) {
+			return engram.Errorf(engram.EInvalid, "allowed_hosts entry %q is not a host (api.example.com), host:port or *.domain", p)
+		}
+	}
+	return nil
+}
+
 // hostAllowed matches u's host against patterns: "api.example.com" (any
 // port), "api.example.com:8443", "*.example.com" (its subdomains, not
 // itself).
@@ -189,6 +215,9 @@ func hostAllowed(patterns []string, u *url.URL) bool {
 	host, hostPort := strings.ToLower(u.Hostname()), strings.ToLower(u.Host)
 	for _, p := range patterns {
 		p = strings.ToLower(strings.TrimSpace(p))
+		if strings.HasPrefix(p, "[") && strings.HasSuffix(p, "]") {
+			p = p[1 : len(p)-1] // an IPv6 literal without a port: any port
+		}
 		switch {
 		case p == "":
 		case strings.HasPrefix(p, "*."):

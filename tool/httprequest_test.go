@@ -91,6 +91,21 @@ func TestHostAllowed(t *testing.T) {
 	}
 }
 
+func TestCheckAllowedHosts(t *testing.T) {
+	if err := CheckAllowedHosts([]string{"api.example.com", "*.example.org", "db.example.net:8443", "10.0.0.1", "[2001:db8::1]", "[::1]:8080", "localhost"}); err != nil {
+		t.Error(err)
+	}
+	for _, bad := range []string{"https://api.example.com", "api.example.com/v1", "api.*.com", "*", "", "a b", "example.com:"} {
+		if err := CheckAllowedHosts([]string{bad}); engram.ErrorCode(err) != engram.EInvalid {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+	u, _ := url.Parse("http://[2001:db8::1]:9000/")
+	if !hostAllowed([]string{"[2001:db8::1]"}, u) || hostAllowed([]string{"[2001:db8::1]:8000"}, u) {
+		t.Error("IPv6 literal patterns")
+	}
+}
+
 func TestHTTPRequestAllowlist(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -99,6 +114,9 @@ func TestHTTPRequestAllowlist(t *testing.T) {
 	defer srv.Close()
 	h := (&HTTPRequest{allowAddr: allowServer(srv)}).WithSpec(engram.ToolSpec{AllowedHosts: []string{hostOf(srv)}}).(*HTTPRequest)
 
+	if d := h.Spec().Description; !strings.Contains(d, "Allowed hosts: "+hostOf(srv)+".") {
+		t.Errorf("the model is not told the allowed hosts: %s", d)
+	}
 	res, err := callHTTP(t, h, "", map[string]any{"method": "post", "url": srv.URL + "/hives", "body": `{"n":3}`, "headers": map[string]string{"X-Test": "yes"}})
 	if err != nil {
 		t.Fatal(err)
