@@ -396,8 +396,11 @@ func (s *Server) updateConnector(w http.ResponseWriter, r *http.Request) {
 			cred, err = s.Secrets.Seal(c.ProjectID, c.ID, "", *secret)
 		}
 	}
-	// The credential first: a failed update then leaves at worst the new
-	// secret with the old settings, never the new settings unauthenticated.
+	// The settings first: the refusals an update meets (a name taken) then
+	// leave the stored secret as it was.
+	if err == nil {
+		err = s.Store.UpdateConnector(r.Context(), c)
+	}
 	if err == nil && cred != nil {
 		err = s.Store.PutCredential(r.Context(), cred)
 	}
@@ -405,9 +408,6 @@ func (s *Server) updateConnector(w http.ResponseWriter, r *http.Request) {
 		if err = s.Store.DeleteCredential(r.Context(), c.ProjectID, c.ID, ""); engram.ErrorCode(err) == engram.ENotFound {
 			err = nil
 		}
-	}
-	if err == nil {
-		err = s.Store.UpdateConnector(r.Context(), c)
 	}
 	if err == nil {
 		c, err = s.Store.GetConnector(r.Context(), c.ProjectID, c.ID)

@@ -238,6 +238,8 @@ func TestConnectorAPI(t *testing.T) {
 		{adm, "POST", "/v1/connectors/api", `{"kind":"s3"}`, 400, "cannot change"},
 		{adm, "POST", "/v1/connectors/api", `{"config":{"bucket":"b"}}`, 400, "config.bucket"},
 		{adm, "POST", "/v1/connectors/api", `{"name":"files"}`, 409, "already exists"},
+		{adm, "POST", "/v1/connectors/api", `{"name":"files","secret":{"headers":{"X-Key":"k"}}}`, 409, "already exists"},
+		{dev, "GET", "/v1/connectors/api", ``, 200, `"has_secret":false`}, // the refused update stored nothing
 		{adm, "POST", "/v1/connectors/api", `{"secret":{"headers":{"X-Key":"k"}},"metadata":{"a":"b"}}`, 200, `"has_secret":true`},
 		{adm, "POST", "/v1/connectors/api", `{"secret":null}`, 200, `"has_secret":false`},
 		// Per-user credentials.
