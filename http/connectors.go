@@ -19,12 +19,12 @@ import (
 // fields given change. Secret is raw so that an update can tell absent
 // (keep the shared credential) from null (remove it).
 type connectorBody struct {
-	Name     *string            `json:"name"`
-	Kind     *string            `json:"kind"`
-	Config   json.RawMessage    `json:"config"`
-	PerUser  *bool              `json:"per_user"`
-	Secret   json.RawMessage    `json:"secret"`
-	Metadata *map[string]string `json:"metadata"`
+	Name     *string          `json:"name"`
+	Kind     *string          `json:"kind"`
+	Config   json.RawMessage  `json:"config"`
+	PerUser  *bool            `json:"per_user"`
+	Secret   json.RawMessage  `json:"secret"`
+	Metadata *json.RawMessage `json:"metadata"`
 }
 
 // credentialBody is the JSON of POST /v1/connectors/{ref}/credentials.
@@ -340,7 +340,11 @@ func (b *connectorBody) apply(c *engram.Connector) error {
 		c.PerUser = *b.PerUser
 	}
 	if b.Metadata != nil {
-		c.Metadata = *b.Metadata
+		m, err := openai.DecodeMetadata(*b.Metadata)
+		if err != nil {
+			return err
+		}
+		c.Metadata = m
 	}
 	return nil
 }

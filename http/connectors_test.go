@@ -229,6 +229,7 @@ func TestConnectorAPI(t *testing.T) {
 		{adm, "POST", "/v1/connectors", `{"name":"x","kind":"s3","config":{"bucket":"b"}}`, 400, "config.region"},
 		{adm, "POST", "/v1/connectors", `{"name":"x","kind":"postgres","config":{"url":"postgres://u:pw@h/db"}}`, 400, "secret.fields.password"},
 		{adm, "POST", "/v1/connectors", `{"name":"x","kind":"sqlite","config":{"path":"/data/x.db","max_rows":-1}}`, 400, "config.max_rows"},
+		{adm, "POST", "/v1/connectors", `{"name":"x","kind":"sqlite","config":{"path":"/data/x.db"},"metadata":{"a":1}}`, 400, "metadata"},
 		{adm, "POST", "/v1/connectors", `{"name":"x","kind":"mcp","config":{"transport":"ws"}}`, 400, "config.transport"},
 		{adm, "POST", "/v1/connectors", `{"name":"x","kind":"mcp","config":{"transport":"stdio"}}`, 400, "config.command"},
 		{adm, "POST", "/v1/connectors", `{"name":"x","kind":"http","config":{"base_url":"https://a.example"},"secret":{"fields":{"password":"p"}}}`, 400, "takes no fields"},
