@@ -276,3 +276,30 @@ func FuzzOpen(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkResolve: what on-behalf-of costs a tool call on SQLite (two
+// reads and one AES-GCM open).
+func BenchmarkResolve(b *testing.B) {
+	db, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "engram.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.CreateProject(ctx, &engram.Project{ID: "proj_a", Name: "a", CreatedAt: engram.Now()}); err != nil {
+		b.Fatal(err)
+	}
+	box, _ := secrets.NewBox(key(1))
+	if err := db.CreateConnector(ctx, &engram.Connector{ID: "conn_a", ProjectID: "proj_a", Name: "a", Kind: engram.ConnectorHTTP, PerUser: true}); err != nil {
+		b.Fatal(err)
+	}
+	c, _ := box.Seal("proj_a", "conn_a", "ada", engram.Secret{Headers: map[string]string{"Authorization": "Bearer x"}})
+	if err := db.PutCredential(ctx, c); err != nil {
+		b.Fatal(err)
+	}
+	r := &secrets.Connectors{Store: db, Box: box}
+	for b.Loop() {
+		if _, err := r.Resolve(ctx, "proj_a", "a", "ada"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
