@@ -235,28 +235,47 @@ func hostAllowed(patterns []string, u *url.URL) bool {
 // connector's host when it allows private addresses) and redirects are
 // left to Call, which checks each hop.
 func (h *HTTPRequest) client(rt *route, timeout time.Duration) *http.Client {
-	guarded := guardedDialer(timeout, h.allowAddr).DialContext
-	open := (&net.Dialer{Timeout: timeout}).DialContext
-	var dial dialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		if rt.allowPrivate && strings.EqualFold(addr, hostPort(rt.base)) {
-			return open(ctx, network, addr)
-		}
-		return guarded(ctx, network, addr)
+	private := ""
+	if rt.allowPrivate {
+		private = HostPort(rt.base)
 	}
 	return &http.Client{
-		Transport: &http.Transport{
-			Proxy:               nil, // a proxy would be what the guard sees
-			DialContext:         dial,
-			ForceAttemptHTTP2:   true,
-			TLSHandshakeTimeout: timeout,
-			MaxIdleConns:        1,
-		},
+		Transport:     guardedTransport(timeout, private, h.allowAddr),
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 }
 
-// hostPort is u's host with its port, as a transport dials it.
-func hostPort(u *url.URL) string {
+// GuardedTransport is an HTTP transport for a tool's outbound calls: it
+// dials public addresses only (see PublicAddress; checked on the address
+// actually dialled), except privateHostPort ("host:port" as dialled, ""
+// for none), which may be private: a connector's own host when its config
+// says allow_private. It uses no proxy. Redirects are the client's to
+// check (each hop's dial is guarded again). Other tools (object storage,
+// MCP over HTTP) can give it to their clients.
+func GuardedTransport(timeout time.Duration, privateHostPort string) *http.Transport {
+	return guardedTransport(timeout, privateHostPort, nil)
+}
+
+func guardedTransport(timeout time.Duration, privateHostPort string, allowAddr func(netip.AddrPort) bool) *http.Transport {
+	guarded := guardedDialer(timeout, allowAddr).DialContext
+	open := (&net.Dialer{Timeout: timeout}).DialContext
+	var dial dialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if privateHostPort != "" && strings.EqualFold(addr, privateHostPort) {
+			return open(ctx, network, addr)
+		}
+		return guarded(ctx, network, addr)
+	}
+	return &http.Transport{
+		Proxy:               nil, // a proxy would be what the guard sees
+		DialContext:         dial,
+		ForceAttemptHTTP2:   true,
+		TLSHandshakeTimeout: timeout,
+		MaxIdleConns:        1,
+	}
+}
+
+// HostPort is u's host with its port, as a transport dials it.
+func HostPort(u *url.URL) string {
 	if u.Port() != "" {
 		return u.Host
 	}

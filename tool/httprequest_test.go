@@ -3,6 +3,7 @@ package tool
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -345,4 +346,21 @@ func TestHTTPRequestConnector(t *testing.T) {
 	u := (&HTTPRequest{Connectors: conns}).WithSpec(engram.ToolSpec{Connector: "nope"}).(*HTTPRequest)
 	_, err = callHTTP(t, u, "ada", map[string]any{"url": "x"})
 	wantRefused(t, err, "connector nope not found")
+}
+
+// TestGuardedTransport: other tools' clients get the same guard, with one
+// private host let through when their connector allows it.
+func TestGuardedTransport(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "ok") }))
+	defer srv.Close()
+	_, err := (&http.Client{Transport: GuardedTransport(time.Second, "")}).Get(srv.URL)
+	if !errors.Is(err, ErrForbiddenAddress) {
+		t.Errorf("loopback through the guard: %v", err)
+	}
+	u, _ := url.Parse(srv.URL)
+	resp, err := (&http.Client{Transport: GuardedTransport(time.Second, HostPort(u))}).Get(srv.URL)
+	if err != nil {
+		t.Fatalf("the allowed private host: %v", err)
+	}
+	resp.Body.Close()
 }
