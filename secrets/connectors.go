@@ -1,6 +1,7 @@
 package secrets
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 
@@ -79,6 +80,18 @@ func Rotate(ctx context.Context, store engram.ConnectorStore, box *Box, batch in
 		for _, old := range creds {
 			if !box.Knows(old.KeyID) {
 				return n, fmt.Errorf("connector %s (project %s) has a credential sealed under master key %s, which is neither ENGRAM_MASTER_KEY nor in ENGRAM_MASTER_KEY_PREVIOUS", old.ConnectorID, old.ProjectID, old.KeyID)
+			}
+			// A credential the API replaced since it was listed is left as
+			// the replacement made it (under the current key, or listed
+			// again next round), never overwritten with the old value.
+			now, err := store.GetCredential(ctx, old.ProjectID, old.ConnectorID, old.User)
+			if engram.ErrorCode(err) == engram.ENotFound {
+				continue
+			} else if err != nil {
+				return n, err
+			}
+			if now.KeyID != old.KeyID || !bytes.Equal(now.Sealed, old.Sealed) {
+				continue
 			}
 			s, err := box.Open(old)
 			if err != nil {
