@@ -112,6 +112,8 @@ type ToolSpec struct {
 	Connector string `json:"connector,omitempty"`
 	// AllowedTools limits an mcp tool to these of its server's tools (all when empty).
 	AllowedTools []string `json:"allowed_tools,omitempty"`
+	// AllowedHosts bounds the hosts http_request may call ("api.example.com", "*.example.com").
+	AllowedHosts []string `json:"allowed_hosts,omitempty"`
 }
 
 const (

@@ -94,6 +94,7 @@ type Store interface {
 	BlockStore
 	RetentionStore
 	AuditStore
+	ConnectorStore
 
 	Close() error
 }

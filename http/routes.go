@@ -102,6 +102,15 @@ func (s *Server) routes() []route {
 		{"POST /v1/schedules/{id}/resume", dev, s.resumeSchedule, "Resume a schedule from now: the times passed while paused are not fired (whatever catch_up says)."},
 		{"DELETE /v1/schedules/{id}", dev, s.deleteSchedule, "Delete a schedule; the responses it started stay."},
 
+		// Engram: connectors (docs/connectors.md).
+		{"POST /v1/connectors", adm, s.createConnector, "Create a connector, a named way for agents' tools to reach a live system: name, kind (http, s3, postgres, sqlite, mcp), config (the kind's settings, in clear: http {base_url, allow_private}; s3 {endpoint, region, bucket, path_style, allow_private}; postgres {url without password, max_rows, timeout_ms}; sqlite {path, max_rows, timeout_ms}; mcp {transport stdio|http, command, args, env, url, allow_private}), per_user (each end user needs a credential of their own: a call acting for a user without one is refused), secret {headers, fields} (the shared credential: sealed with the master key, never shown again), metadata. Answers show has_secret and users, never a secret."},
+		{"GET /v1/connectors", dev, s.listConnectors, "List connectors (has_secret and users, never secrets), paged (after, before, order, limit)."},
+		{"GET /v1/connectors/{ref}", dev, s.getConnector, "Retrieve a connector by id or name: its config, per_user, has_secret and the users with a credential of their own; never a secret."},
+		{"POST /v1/connectors/{ref}", adm, s.updateConnector, "Update a connector: the given fields change (kind cannot); secret replaces the shared credential, secret: null removes it; per-user credentials stay."},
+		{"DELETE /v1/connectors/{ref}", adm, s.deleteConnector, "Delete a connector with every credential it holds; agents that name it get their calls refused."},
+		{"POST /v1/connectors/{ref}/credentials", adm, s.putCredential, "Store (or replace) an end user's own credential: {user, secret {headers, fields}}. A tool call acting for that user (the run's user) uses it instead of the shared one (on-behalf-of)."},
+		{"DELETE /v1/connectors/{ref}/credentials/{user}", adm, s.deleteCredential, "Delete an end user's credential."},
+
 		// Engram: memory records.
 		{"POST /v1/memory/records", inv, s.createRecord, "Write a memory record: text, kind (fact (default), preference, episode or passage), agent (id or name; absent: no agent's), user (absent with a key bound to a user: that user), metadata, occurred_at (Unix seconds; default now), supersedes (the id of a record of the same agent and user this one corrects: it stays, marked superseded_by, and leaves searches). The record is embedded when an embedding model is configured and searchable at once."},
 		{"GET /v1/memory/records", inv, s.listRecords, "List the memory records of one agent and user (?agent=, ?user=; each absent means records of no agent or no user), ?kind=, ?include_superseded=true, paged (after, order desc by default, limit 1-100)."},

@@ -19,6 +19,7 @@ import (
 	"github.com/engram-run/engram"
 	"github.com/engram-run/engram/http/openai"
 	"github.com/engram-run/engram/provider"
+	"github.com/engram-run/engram/secrets"
 )
 
 // Server is the API server.
@@ -48,6 +49,9 @@ type Server struct {
 	// Audit records every request to a route that changes state, once
 	// answered (audit.go); nil records nothing.
 	Audit engram.Auditor
+	// Secrets seals connectors' credentials; nil refuses to store one
+	// (503).
+	Secrets *secrets.Box
 }
 
 // Handler returns the API's handler.

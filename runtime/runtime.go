@@ -440,6 +440,12 @@ func (rt *Runtime) resolveTools(p *plan) error {
 				return engram.ParamErrorf(engram.EInvalid, "tools", "builtin tool %q works through a project connector: name one (of kind %s) in the tool's \"connector\"",
 					s.Name, strings.Join(ct.ConnectorKinds(), " or "))
 			}
+			if err := tool.CheckAllowedHosts(s.AllowedHosts); err != nil {
+				return engram.ParamErrorf(engram.EInvalid, "tools", "tool %q: %s", s.Name, engram.ErrorMessage(err))
+			}
+			if b, ok := t.(tool.SpecBound); ok {
+				t = b.WithSpec(s) // its description may tell the model what the agent allows
+			}
 			spec := t.Spec()
 			if s.Description != "" {
 				spec.Description = s.Description
@@ -447,7 +453,9 @@ func (rt *Runtime) resolveTools(p *plan) error {
 			if s.RequireApproval != "" {
 				spec.RequireApproval = s.RequireApproval
 			}
-			spec.Connector = s.Connector
+			// What the agent bound the tool to (toolFor gives it to the
+			// tool with each call).
+			spec.Connector, spec.AllowedHosts = s.Connector, s.AllowedHosts
 			specs[i] = spec
 		default:
 			return engram.ParamErrorf(engram.EUnsupported, "tools", "tool type %q is not supported", s.Type)

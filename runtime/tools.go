@@ -141,7 +141,10 @@ func (x *run) callTool(ctx context.Context, s *engram.Step, spec *engram.ToolSpe
 		Connector: spec.Connector,
 	})
 	if err != nil {
-		if engram.ErrorCode(err) != engram.EInvalid {
+		// A tool's refusal (EInvalid: bad arguments; EForbidden: a host,
+		// address or credential it may not use) is the model's to read;
+		// anything else fails the run.
+		if code := engram.ErrorCode(err); code != engram.EInvalid && code != engram.EForbidden {
 			s.Status, s.Error, s.CompletedAt = engram.StepFailed, engram.ErrorMessage(err), engram.Now()
 			x.dirty = s
 			return fmt.Errorf("tool %s: %w", call.Name, err)
@@ -189,7 +192,11 @@ func (x *run) waitUntil(ctx context.Context, s *engram.Step, call *engram.Item) 
 func (rt *Runtime) toolFor(spec *engram.ToolSpec) engram.Tool {
 	switch spec.Type {
 	case engram.ToolBuiltin:
-		return rt.Tools.Get(spec.Name)
+		t := rt.Tools.Get(spec.Name)
+		if b, ok := t.(tool.SpecBound); ok {
+			return b.WithSpec(*spec)
+		}
+		return t
 	case engram.ToolHTTP:
 		return &tool.HTTP{Def: *spec, Client: rt.HTTPClient}
 	case engram.ToolMCP:

@@ -53,6 +53,10 @@ var tables = []table{
 	{"extractions", []string{"conversation_id"}},
 	{"retention_log", []string{"id"}},
 	{"audit_log", []string{"project_id", "seq"}},
+	// Credentials are copied sealed, as they are: the target needs the
+	// same master key to open them.
+	{"connectors", []string{"id"}},
+	{"connector_credentials", []string{"project_id", "connector_id", "end_user"}},
 }
 
 // derived are SQLite's search structures (and their FTS5 shadow tables,

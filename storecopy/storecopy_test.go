@@ -14,6 +14,7 @@ import (
 	"github.com/engram-run/engram"
 	"github.com/engram-run/engram/internal/pgtest"
 	"github.com/engram-run/engram/postgres"
+	"github.com/engram-run/engram/secrets"
 	"github.com/engram-run/engram/sqlite"
 	"github.com/jackc/pgx/v5"
 )
@@ -46,6 +47,8 @@ type filled struct {
 	record, vector      *engram.MemoryRecord
 	block               *engram.MemoryBlock
 	schedule            *engram.Schedule
+	connector           *engram.Connector
+	box                 *secrets.Box
 	purgedConversations int64
 }
 
@@ -113,6 +116,19 @@ func fill(t *testing.T, s engram.Store) *filled {
 	must(t, f.schedule.Check())
 	f.schedule.NextFireAt = now + 3600
 	must(t, s.CreateSchedule(ctx, f.schedule))
+
+	// A connector with a shared and a per-user credential, sealed.
+	f.connector = &engram.Connector{ID: engram.NewID("conn"), ProjectID: p.ID, Name: "hivemind", Kind: engram.ConnectorHTTP,
+		Config: json.RawMessage(`{"base_url":"https://hives.example.com"}`), PerUser: true, Metadata: map[string]string{"a": "b"}}
+	must(t, s.CreateConnector(ctx, f.connector))
+	box, err := secrets.NewBox(bytes.Repeat([]byte{7}, secrets.KeySize))
+	must(t, err)
+	f.box = box
+	for _, user := range []string{"", "ada"} {
+		cred, err := box.Seal(p.ID, f.connector.ID, user, engram.Secret{Headers: map[string]string{"Authorization": "Bearer hive-" + user}})
+		must(t, err)
+		must(t, s.PutCredential(ctx, cred))
+	}
 
 	// The retention log: a purge of an old, empty conversation.
 	old := &engram.Conversation{ID: engram.NewID("conv"), ProjectID: p.ID, CreatedAt: now - 90*86400, Metadata: map[string]string{}}
@@ -269,6 +285,26 @@ func TestMigrate(t *testing.T) {
 	must(t, err)
 	if sc.Cron != "0 9 * * 1" || sc.NextFireAt != f.schedule.NextFireAt {
 		t.Errorf("schedule %+v", sc)
+	}
+	// Credentials arrive sealed, as they were, and open with the same key.
+	conn, err := pg.GetConnector(ctx, f.project, "hivemind")
+	must(t, err)
+	if !conn.PerUser || !conn.HasSecret || len(conn.Users) != 1 || conn.Users[0] != "ada" {
+		t.Errorf("connector %+v", conn)
+	}
+	for _, user := range []string{"", "ada"} {
+		before, err := src.GetCredential(ctx, f.project, f.connector.ID, user)
+		must(t, err)
+		after, err := pg.GetCredential(ctx, f.project, f.connector.ID, user)
+		must(t, err)
+		if !bytes.Equal(before.Sealed, after.Sealed) || before.KeyID != after.KeyID {
+			t.Errorf("credential of %q changed in the copy", user)
+		}
+		secret, err := f.box.Open(after)
+		must(t, err)
+		if secret.Headers["Authorization"] != "Bearer hive-"+user {
+			t.Errorf("credential of %q opens to %v", user, secret)
+		}
 	}
 	x, err := pg.GetExtraction(ctx, f.project, f.conv.ID)
 	must(t, err)

@@ -57,6 +57,8 @@ func Run(t *testing.T, open func(t *testing.T) engram.Store) {
 		{"ScheduleAdvance", testScheduleAdvance},
 		{"DueSchedules", testDueSchedules},
 		{"SchedulePaging", testSchedulePaging},
+		{"Connectors", testConnectors},
+		{"CredentialsNotUnder", testCredentialsNotUnder},
 		{"Blocks", testBlocks},
 		{"BlockReadOnly", testBlockReadOnly},
 		{"GetBlocks", testGetBlocks},

@@ -23,16 +23,18 @@ func NewRegistry(ts ...engram.Tool) *Registry {
 }
 
 // Builtins returns a registry of every built-in tool that needs no
-// configuration.
+// configuration. Its http_request reaches only the hosts an agent allows
+// and resolves no connector; Add one with Connectors to let agents name a
+// connector.
 func Builtins() *Registry {
-	return NewRegistry(CurrentTime{}, WaitUntil{})
+	return NewRegistry(CurrentTime{}, WaitUntil{}, &HTTPRequest{})
 }
 
 // WithMemory returns a registry of the built-ins and the memory tools:
 // memory_search, memory_write and conversation_search over mem, and the
 // block editing tools over blocks.
 func WithMemory(mem engram.MemoryService, blocks engram.BlockStore) *Registry {
-	ts := []engram.Tool{CurrentTime{}, WaitUntil{}}
+	ts := []engram.Tool{CurrentTime{}, WaitUntil{}, &HTTPRequest{}}
 	ts = append(ts, Memory(mem)...)
 	ts = append(ts, MemoryBlocks(blocks)...)
 	return NewRegistry(ts...)

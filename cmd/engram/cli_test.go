@@ -139,7 +139,7 @@ func TestAgentsConversationsKeysCommands(t *testing.T) {
 }
 
 func TestHelp(t *testing.T) {
-	for _, args := range [][]string{{"--help"}, {"serve", "-h"}, {"chat", "-h"}, {"agents", "--help"}, {"projects", "--help"}, {"bench", "-h"}} {
+	for _, args := range [][]string{{"--help"}, {"serve", "-h"}, {"chat", "-h"}, {"agents", "--help"}, {"projects", "--help"}, {"bench", "-h"}, {"secrets", "-h"}} {
 		var out, errOut bytes.Buffer
 		if err := run(context.Background(), args, func(string) string { return "" }, strings.NewReader(""), &out, &errOut); err != nil {
 			t.Errorf("%v: %v", args, err)

@@ -64,6 +64,7 @@ func commands() []command {
 		{"audit", "list, export and verify the hash-chained audit log", runAudit},
 		{"bench", "measure the runtime's own cost per turn", runBench},
 		{"migrate", "move a SQLite store into PostgreSQL, verified row by row", runMigrate},
+		{"secrets", "re-seal connectors' credentials under a new master key (rotate); make a key (keygen)", runSecrets},
 	}
 }
 
@@ -113,6 +114,8 @@ Environment:
   ENGRAM_EMBEDDINGS_MODEL (openai/NAME or ollama/NAME), ENGRAM_EMBEDDINGS_URL, ENGRAM_EMBEDDINGS_KEY
                      the embedding model for memory search (default: none; full-text and recency only)
   ENGRAM_NODE_ID, ENGRAM_LEASE                                  this node's name in run leases; how long a lease lasts (15s)
+  ENGRAM_MASTER_KEY  the master key sealing connectors' credentials (32 bytes, base64 or hex); default: DATA/master.key, made 0600 on first start
+  ENGRAM_MASTER_KEY_PREVIOUS  older master keys, comma-separated: still opened, never sealed under (rotation: engram secrets rotate)
   ENGRAM_RETENTION_INTERVAL                                     how often retention purges (1h; 0 turns it off; policies: engram retention)
   ENGRAM_MCP_ALLOW_STDIO=1                                      let mcp connectors start stdio servers (commands on this host); off by default
   ENGRAM_MCP_CONNECT_TIMEOUT, ENGRAM_MCP_CALL_TIMEOUT, ENGRAM_MCP_IDLE_TIMEOUT   MCP session limits (30s, 5m, 10m; docs/mcp.md)

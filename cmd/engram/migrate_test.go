@@ -37,7 +37,7 @@ func TestMigrateCommand(t *testing.T) {
 		return out.String(), errOut.String(), err
 	}
 	out, progress, err := migrate("--from", "sqlite:"+dir, "--to", url)
-	if err != nil || !strings.HasPrefix(out, "Migrated 3 rows in 17 tables") || !strings.Contains(progress, "verified items") {
+	if err != nil || !strings.HasPrefix(out, "Migrated 3 rows in 19 tables") || !strings.Contains(progress, "verified items") {
 		t.Fatalf("migrate: %q %q %v", out, progress, err)
 	}
 	out, _, err = migrate("--from", "sqlite:"+filepath.Join(dir, "engram.db"), "--to", url, "--quiet")

@@ -27,6 +27,7 @@ import (
 	openaiprovider "github.com/engram-run/engram/provider/openai"
 	"github.com/engram-run/engram/provider/scripted"
 	"github.com/engram-run/engram/runtime"
+	"github.com/engram-run/engram/secrets"
 	"github.com/engram-run/engram/sqlite"
 	"github.com/engram-run/engram/sqlquery"
 	"github.com/engram-run/engram/tokens"
@@ -188,13 +189,22 @@ func openApp(ctx context.Context, e *invocation, sc storeConfig, logger *slog.Lo
 		store.Close()
 		return nil, err
 	}
+	box, keySource, err := secrets.LoadBox(e.getenv, dir)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	if sc.databaseURL != "" && e.getenv("ENGRAM_MASTER_KEY") == "" {
+		// Each replica would make a key of its own, and none could open
+		// what another sealed.
+		logger.Warn("the master key is in this node's data directory: replicas sharing the database need the same key; set ENGRAM_MASTER_KEY on every one", "key_file", keySource)
+	}
+	logger.Info("master key", "source", keySource, "key_id", box.KeyID())
 	mem := &memory.Service{Store: store, Embedder: embedder, Logger: logger}
-	// The tools that reach live data through a project's connectors. Until
-	// the server resolves connectors (secrets.Connectors over the store
-	// and the master key), connectors is nil and they answer that
-	// connectors are not configured.
-	var connectors engram.Connectors
-	tools := tool.WithMemory(mem, store).Add(objectstore.Tool(connectors), sqlquery.Tool(connectors))
+	// The tools that reach live data through a project's connectors, each
+	// call with the credential of the user the run acts for.
+	connectors := &secrets.Connectors{Store: store, Box: box}
+	tools := tool.WithMemory(mem, store).Add(&tool.HTTPRequest{Connectors: connectors}, objectstore.Tool(connectors), sqlquery.Tool(connectors))
 	rt := runtime.New(store, providers, tools, logger)
 	rt.Memory = mem
 	rt.EncodeEvent = func(ev engram.StreamEvent) []byte { return openai.EncodeEvent(int(ev.Seq), ev) }
@@ -223,7 +233,7 @@ func openApp(ctx context.Context, e *invocation, sc storeConfig, logger *slog.Lo
 	}
 	// MCP servers are connectors of kind mcp: the pool needs
 	// engram.Connectors to resolve them with the run's user's credential.
-	mcpPool, err := configureMCP(e, nil, logger) // engram.Connectors: the connector store's resolver once wired
+	mcpPool, err := configureMCP(e, connectors, logger)
 	if err != nil {
 		store.Close()
 		return nil, err
@@ -263,7 +273,7 @@ func openApp(ctx context.Context, e *invocation, sc storeConfig, logger *slog.Lo
 	}
 	jwts := &jwtauth.Authenticator{Projects: store, Logger: logger}
 	api := &enghttp.Server{Store: store, Responses: rt, Memory: mem, Logger: logger, ValidateAgent: rt.ValidateAgent, Providers: providers,
-		OperatorProject: operator, Tokens: jwts,
+		OperatorProject: operator, Tokens: jwts, Secrets: box,
 		Ready: func(ctx context.Context) error { _, err := store.ListProjects(ctx); return err }}
 	api.Audit = audit
 	return &app{store: store, storeName: storeName, providers: providers, runtime: rt, bus: bus, mcp: mcpPool, releaseNode: releaseNode, handler: api.Handler(), jwts: jwts}, nil
