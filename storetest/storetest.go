@@ -68,6 +68,7 @@ func Run(t *testing.T, open func(t *testing.T) engram.Store) {
 		{"RetentionHidden", testRetentionHidden},
 		{"RetentionResponses", testRetentionResponses},
 		{"RetentionEvents", testRetentionEvents},
+		{"Policies", testPolicies},
 		{"FailedAppendLeavesNothing", testAtomicAppend},
 		{"FailedCreateConversationLeavesNothing", testAtomicCreateConversation},
 		{"FailedCreateResponseLeavesNothing", testAtomicCreateResponse},
