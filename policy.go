@@ -37,6 +37,10 @@ type Decision struct {
 	Policies []string `json:"policies,omitempty"`
 	// Reason says why, for the model (on deny) and the audit log.
 	Reason string `json:"reason,omitempty"`
+	// Errors are the policies that could not be evaluated for this
+	// request (an attribute missing from the arguments, a type mismatch):
+	// each was skipped, as Cedar does. For people writing policies.
+	Errors []string `json:"errors,omitempty"`
 }
 
 const (
