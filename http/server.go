@@ -39,6 +39,10 @@ type Server struct {
 	// Providers serve /v1/chat/completions directly and list /v1/models;
 	// nil answers those with 503.
 	Providers *provider.Registry
+	// Policies is told when a project's policies change, so this
+	// process's next decision reads them at once; nil: decisions see a
+	// change within the authorizer's cache time (a second).
+	Policies interface{ Invalidate(projectID string) }
 }
 
 // Handler returns the API's handler.
