@@ -18,6 +18,7 @@ import (
 	enghttp "github.com/engram-run/engram/http"
 	"github.com/engram-run/engram/http/openai"
 	"github.com/engram-run/engram/memory"
+	"github.com/engram-run/engram/policy"
 	"github.com/engram-run/engram/postgres"
 	"github.com/engram-run/engram/provider"
 	"github.com/engram-run/engram/provider/anthropic"
@@ -176,6 +177,11 @@ func openApp(ctx context.Context, e *invocation, sc storeConfig, logger *slog.Lo
 	mem := &memory.Service{Store: store, Embedder: embedder, Logger: logger}
 	rt := runtime.New(store, providers, tool.WithMemory(mem, store), logger)
 	rt.Memory = mem
+	// Every server-side tool call is put to the project's Cedar policies
+	// (the built-in default, while a project stores none, permits the
+	// tools its agents declare).
+	authz := policy.New(store)
+	rt.Authorizer = authz
 	rt.EncodeEvent = func(ev engram.StreamEvent) []byte { return openai.EncodeEvent(int(ev.Seq), ev) }
 	if rt.Node, err = nodeID(e, dir); err != nil {
 		store.Close()
@@ -229,7 +235,7 @@ func openApp(ctx context.Context, e *invocation, sc storeConfig, logger *slog.Lo
 		return nil, err
 	}
 	api := &enghttp.Server{Store: store, Responses: rt, Memory: mem, Logger: logger, ValidateAgent: rt.ValidateAgent, Providers: providers,
-		Ready: func(ctx context.Context) error { _, err := store.ListProjects(ctx); return err }}
+		Ready: func(ctx context.Context) error { _, err := store.ListProjects(ctx); return err }, Policies: authz}
 	return &app{store: store, storeName: storeName, providers: providers, runtime: rt, bus: bus, releaseNode: releaseNode, handler: api.Handler()}, nil
 }
 
