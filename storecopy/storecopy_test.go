@@ -113,6 +113,8 @@ func fill(t *testing.T, s engram.Store) *filled {
 	must(t, f.schedule.Check())
 	f.schedule.NextFireAt = now + 3600
 	must(t, s.CreateSchedule(ctx, f.schedule))
+	must(t, s.CreatePolicy(ctx, &engram.Policy{ProjectID: p.ID, Name: "no-deletes", Description: "d",
+		Text: "@reason(\"no\")\nforbid (principal, action == Engram::Action::\"delete_repo\", resource);"}))
 
 	// The retention log: a purge of an old, empty conversation.
 	old := &engram.Conversation{ID: engram.NewID("conv"), ProjectID: p.ID, CreatedAt: now - 90*86400, Metadata: map[string]string{}}

@@ -24,14 +24,14 @@ func TestPoliciesValidateOffline(t *testing.T) {
 	bad := writeFile(t, dir, "broken.cedar", "permit (principal, action, resource);\nforbid (principal action, resource);")
 	typo := writeFile(t, dir, "typo.cedar", `permit (principal, action, resource) when { principal.usr == "ada" };`)
 	srv := &testServer{DataDir: dir}
-	out, errOut, err := cli(t, srv, "", "", "policies", "validate", good, bad, typo)
+	_, errOut, err := cli(t, srv, "", "", "policies", "validate", good, bad, typo)
 	if err == nil || !strings.Contains(err.Error(), "2 of 3 policy files are invalid") {
 		t.Fatalf("validate: %v", err)
 	}
 	if !strings.Contains(errOut, bad+": Invalid 'policy': parse error at line 2, column") || !strings.Contains(errOut, typo+": ") || !strings.Contains(errOut, `no attribute "usr"`) {
 		t.Errorf("validate's faults: %q", errOut)
 	}
-	if out, _, err = cli(t, srv, "", "", "policies", "validate", good); err != nil || out != good+": ok (policy read-only)\n" {
+	if out, _, err := cli(t, srv, "", "", "policies", "validate", good); err != nil || out != good+": ok (policy read-only)\n" {
 		t.Errorf("validate a good file: %q %v", out, err)
 	}
 }
