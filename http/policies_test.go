@@ -151,4 +151,12 @@ func TestPolicyLifecycle(t *testing.T) {
 	if l := decodeInto[struct{ Data []policyOut }](t, list); len(l.Data) != 1 || !l.Data[0].Default {
 		t.Errorf("after deleting the last: %s", list)
 	}
+
+	// The key that started the run is the principal's key and role.
+	if status, body := e.do(t, "mine/admin", "POST", "/v1/policies", `{"name":"roles","policy":"@reason(\"invokers tell no time\")\nforbid (principal, action, resource) when { principal.role == \"invoker\" && principal.key != \"\" };\npermit (principal, action, resource);"}`); status != 200 {
+		t.Fatalf("roles: %d %s", status, body)
+	}
+	if got := run(); !strings.HasPrefix(got, "tool said: Refused by policy: invokers tell no time") {
+		t.Errorf("an invoker's run under the roles policy: %q", got)
+	}
 }

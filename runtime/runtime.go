@@ -527,6 +527,8 @@ func (p *plan) newResponse() *engram.Response {
 		Store:              p.persist,
 		Background:         req.Background,
 		User:               req.User,
+		KeyID:              req.KeyID,
+		KeyRole:            req.KeyRole,
 		Metadata:           req.Metadata,
 		Status:             engram.StatusInProgress,
 		Output:             []*engram.Item{},

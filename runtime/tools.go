@@ -193,7 +193,7 @@ func (x *run) authorize(ctx context.Context, spec *engram.ToolSpec, call *engram
 	if x.rt.Authorizer == nil {
 		return &engram.Decision{Effect: engram.DecisionAllow, Reason: "no authorizer configured"}, nil
 	}
-	req := &engram.ToolRequest{ProjectID: x.p.projectID, AgentID: x.r.AgentID, User: x.r.User, ResponseID: x.r.ID,
+	req := &engram.ToolRequest{ProjectID: x.p.projectID, AgentID: x.r.AgentID, User: x.r.User, KeyID: x.r.KeyID, Role: x.r.KeyRole, ResponseID: x.r.ID,
 		Tool: call.Name, ToolType: spec.Type, Arguments: json.RawMessage(call.Arguments), Declared: true}
 	if x.p.agent != nil {
 		req.AgentName = x.p.agent.Name
