@@ -276,6 +276,21 @@ forbid (principal, action == Engram::Action::"write", resource) when { context.a
 	if answer(done) != "tool said: write done" || g.tools["write"].calls.Load() != 1 {
 		t.Errorf("approved: %s %q, %d calls", done.Status, answer(done), g.tools["write"].calls.Load())
 	}
+	// The decision is journaled in the call's step, and was made once: the
+	// resumed run acted on it without asking the policies again.
+	steps, err := g.store.ListSteps(context.Background(), g.pid, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var decided *engram.Decision
+	for _, st := range steps {
+		if st.Kind == engram.StepTool {
+			decided = st.Decision
+		}
+	}
+	if decided == nil || decided.Effect != engram.DecisionAsk || decided.Reason != "writes need a person" {
+		t.Errorf("the tool step's decision: %+v", decided)
+	}
 	if r := g.ask(t, `call write {"path":"/etc/passwd"}`); r.Status != engram.StatusCompleted || !strings.HasPrefix(answer(r), "tool said: Refused by policy: forbidden by writes#2") {
 		t.Errorf("forbid beats ask: %s %q", r.Status, answer(r))
 	}
