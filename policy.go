@@ -20,6 +20,11 @@ type ToolRequest struct {
 	ToolType   string // builtin, http, mcp, …
 	Connector  string // the connector the tool uses, if any
 	Arguments  json.RawMessage
+	// Role is the role of the key that started the run, if known.
+	Role string
+	// Declared says the tool is in the agent's (or the request's) tool
+	// list: what the built-in default policy permits.
+	Declared bool
 }
 
 // Decision is what the policies said about a ToolRequest.
@@ -32,6 +37,10 @@ type Decision struct {
 	Policies []string `json:"policies,omitempty"`
 	// Reason says why, for the model (on deny) and the audit log.
 	Reason string `json:"reason,omitempty"`
+	// Errors are the policies that could not be evaluated for this
+	// request (an attribute missing from the arguments, a type mismatch):
+	// each was skipped, as Cedar does. For people writing policies.
+	Errors []string `json:"errors,omitempty"`
 }
 
 const (
@@ -44,4 +53,36 @@ const (
 // server-side tool call and records every decision in the audit log.
 type Authorizer interface {
 	AuthorizeTool(ctx context.Context, req *ToolRequest) (*Decision, error)
+}
+
+// Policy is one named document of Cedar policies in a project: a file
+// `engram policies apply` reads, or one POST /v1/policies. Once a project
+// stores any, the stored policies alone decide its tool calls; a project
+// with none is governed by the built-in default (see the policy package),
+// which the API shows with Default set.
+type Policy struct {
+	ID          string `json:"id"`
+	ProjectID   string `json:"-"`
+	Name        string `json:"name"`
+	Text        string `json:"policy"` // Cedar
+	Description string `json:"description,omitempty"`
+	// Default marks the built-in policy a project without policies uses;
+	// it is never stored.
+	Default   bool  `json:"default,omitempty"`
+	CreatedAt int64 `json:"created_at"`
+	UpdatedAt int64 `json:"updated_at"`
+}
+
+// PolicyStore keeps a project's policies. Names are unique within a
+// project (EConflict); GetPolicy takes an id or a name.
+type PolicyStore interface {
+	CreatePolicy(ctx context.Context, p *Policy) error
+	GetPolicy(ctx context.Context, projectID, idOrName string) (*Policy, error)
+	// ListPolicies returns every policy of a project, oldest first: a
+	// project's policies are compiled together, so they are few.
+	ListPolicies(ctx context.Context, projectID string) ([]*Policy, error)
+	// UpdatePolicy replaces p's name, text and description (by p.ID) and
+	// sets UpdatedAt.
+	UpdatePolicy(ctx context.Context, p *Policy) error
+	DeletePolicy(ctx context.Context, projectID, id string) error
 }

@@ -96,8 +96,10 @@ const (
 type Tool interface {
 	Spec() ToolSpec
 	// Call runs the tool with the model's JSON arguments and returns what
-	// the model reads back. An *Error with EInvalid is shown to the model as
-	// a tool result so it can correct itself; other errors fail the run.
+	// the model reads back. An *Error with EInvalid (bad arguments) or
+	// EForbidden (a guard or a credential refusing the call) is shown to
+	// the model as a tool result so it can correct itself or do without;
+	// other errors fail the run.
 	Call(ctx context.Context, call ToolCall) (string, error)
 }
 

@@ -60,6 +60,10 @@ type Response struct {
 	// agent's, the tighter of each).
 	Concurrency string    `json:"-"`
 	Limits      RunLimits `json:"-"`
+	// KeyID and KeyRole are the API key that started the run, for the
+	// policies deciding its tool calls (principal.key, principal.role);
+	// "" for runs no key started (schedules).
+	KeyID, KeyRole string `json:"-"`
 	// Lease is the worker's claim while the run executes; WakeAt (Unix
 	// seconds) is when a run sleeping in wait_until resumes; StartedAt
 	// (Unix seconds) is when it left the queue.
@@ -209,6 +213,7 @@ type ResponseRequest struct {
 	Stream            bool
 	Background        bool
 	User              string
+	KeyID, KeyRole    string // the API key making the request (see Response.KeyID)
 	Metadata          map[string]string
 	PromptCacheKey    string
 	Concurrency       string    // Engram extension: reject, enqueue (default) or interrupt

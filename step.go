@@ -36,6 +36,10 @@ type Step struct {
 	// Approval is set on a tool step that waits for, or got, a person's
 	// decision.
 	Approval *Approval `json:"approval,omitempty"`
+	// Decision is what the project's policies said about a tool step's
+	// call. It is made once, when the call is first journaled: a resumed
+	// or retried call acts on it and does not ask again.
+	Decision *Decision `json:"decision,omitempty"`
 	// Context says how a model step's context was built, when more
 	// happened than reading the window: compaction, truncation, recall.
 	Context     *StepContext `json:"context,omitempty"`
@@ -66,7 +70,8 @@ const (
 type Approval struct {
 	RequestID string `json:"approval_request_id"` // the mcp_approval_request item's id
 	// Reason is why a person is asked: "required" for a tool that needs
-	// approval, "outcome_unknown" for a call a crash interrupted.
+	// approval, "outcome_unknown" for a call a crash interrupted, "policy"
+	// for a call a policy asks about (@ask; the step's Decision says which).
 	Reason   string `json:"reason"`
 	Decided  bool   `json:"decided"`
 	Approve  bool   `json:"approve"`

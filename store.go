@@ -95,6 +95,7 @@ type Store interface {
 	RetentionStore
 	AuditStore
 	ConnectorStore
+	PolicyStore
 
 	Close() error
 }

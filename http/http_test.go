@@ -18,6 +18,7 @@ import (
 	enghttp "github.com/engram-run/engram/http"
 	"github.com/engram-run/engram/http/openai"
 	"github.com/engram-run/engram/memory"
+	"github.com/engram-run/engram/policy"
 	"github.com/engram-run/engram/provider"
 	"github.com/engram-run/engram/provider/scripted"
 	"github.com/engram-run/engram/runtime"
@@ -58,12 +59,14 @@ func newEnvConfigured(t *testing.T, embedder engram.Embedder, configure func(*en
 	rt.Memory = mem
 	rt.EncodeEvent = func(ev engram.StreamEvent) []byte { return openai.EncodeEvent(int(ev.Seq), ev) }
 	rt.PollInterval = 20 * time.Millisecond
+	authz := policy.New(db)
+	rt.Authorizer = authz
 	if err := rt.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(rt.Stop)
 	api := &enghttp.Server{Store: db, Responses: rt, Memory: mem, MaxBodyBytes: 64 << 10, ValidateAgent: rt.ValidateAgent, Providers: providers,
-		Ready: func(ctx context.Context) error { return db.Ping(ctx) }}
+		Ready: func(ctx context.Context) error { return db.Ping(ctx) }, Policies: authz}
 	e := &env{store: db, providers: providers, keys: map[string]string{},
 		projects: map[string]string{"mine": engram.NewID("proj"), "theirs": engram.NewID("proj")}}
 	api.Audit = engram.StoreAuditor{Store: db}

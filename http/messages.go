@@ -39,6 +39,8 @@ func (s *Server) messagesRequest(w http.ResponseWriter, r *http.Request,
 	if req.User, err = boundUser(r, req.User); err != nil {
 		return nil, err
 	}
+	k := keyOf(r)
+	req.KeyID, req.KeyRole = k.ID, string(k.Role)
 	return req, nil
 }
 

@@ -26,6 +26,8 @@ func (s *Server) createResponse(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	k := keyOf(r)
+	req.KeyID, req.KeyRole = k.ID, string(k.Role)
 	pid := keyOf(r).ProjectID
 	if !req.Stream {
 		resp, err := s.Responses.CreateResponse(r.Context(), pid, req, nil)

@@ -93,6 +93,14 @@ func (s *Server) routes() []route {
 		{"GET /v1/memory/blocks/{id}/versions", inv, s.listBlockVersions, "List every version of a memory block, oldest first, each with who made it (api or agent, with the agent's conversation, response and call_id)."},
 		{"DELETE /v1/memory/blocks/{id}", dev, s.deleteBlock, "Delete a memory block and its versions; agents that name it no longer see it."},
 
+		// Engram: policies.
+		{"POST /v1/policies", adm, s.createPolicy, "Create a policy: name (1-64 letters, digits, '.', '_', '-'; unique), policy (Cedar text: permit/forbid statements over principal Engram::Agent, action Engram::Action::\"<tool name>\", resource Engram::Tool, context {args, user, response_id, declared}), description. Checked on write: 400 with the line and column of a syntax error, an unknown entity type or attribute (param policy). Once a project stores a policy, only stored policies decide its tool calls: a call no policy permits is refused, a forbid beats any permit, a permit annotated @ask(\"why\") sends the call to a person (requires_action). docs/policies.md."},
+		{"GET /v1/policies", dev, s.listPolicies, "List the project's policies, oldest first; while it stores none, the built-in default (default: true), which permits every tool the agent declares."},
+		{"POST /v1/policies/evaluate", dev, s.evaluatePolicies, "Decide a tool call without making it (a dry run for people writing policies): {agent (id or name), user, key, role, tool, arguments (object or JSON string), response_id} -> {effect allow|deny|ask, policies (the ids that decided: NAME, or NAME#N / NAME#ID for a document of several statements), reason, errors (policies skipped because they failed to evaluate), declared}. Reads the stored policies as they are now."},
+		{"GET /v1/policies/{id}", dev, s.getPolicy, "Retrieve a policy by id or name (\"default\": the built-in, while the project stores none)."},
+		{"POST /v1/policies/{id}", adm, s.updatePolicy, "Update a policy (id or name): the given fields of name, policy, description change; checked as on create. Decisions on this server see it at once, on other replicas within a second."},
+		{"DELETE /v1/policies/{id}", adm, s.deletePolicy, "Delete a policy (id or name). Deleting a project's last policy brings back the built-in default."},
+
 		// Engram: schedules.
 		{"POST /v1/schedules", dev, s.createSchedule, "Create a schedule: agent (id or name), cron (five fields), timezone (IANA, default UTC), input (the user message each fire sends), conversation (optional; default a new conversation per fire), catch_up, paused, name, metadata. Each fire time starts one background response, once, across nodes and restarts. catch_up \"skip\" (default): after downtime, fire once at once for all the fires missed, then continue from now; \"none\": drop missed fires and wait for the next time."},
 		{"GET /v1/schedules", inv, s.listSchedules, "List schedules, paged (after, order, limit)."},

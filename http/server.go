@@ -52,6 +52,10 @@ type Server struct {
 	// Secrets seals connectors' credentials; nil refuses to store one
 	// (503).
 	Secrets *secrets.Box
+	// Policies is told when a project's policies change, so this
+	// process's next decision reads them at once; nil: decisions see a
+	// change within the authorizer's cache time (a second).
+	Policies interface{ Invalidate(projectID string) }
 }
 
 // Handler returns the API's handler.

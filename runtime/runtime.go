@@ -72,12 +72,17 @@ type Runtime struct {
 	RetentionInterval   time.Duration
 	RetentionBatch      int
 	RetentionMaxBatches int
+	// Authorizer decides every server-side tool call before it is made
+	// (deny: the model reads the refusal; ask: a person approves first);
+	// nil allows every call.
+	Authorizer engram.Authorizer
+	// Audit records tool calls, policy decisions and purges; nil records nothing.
+	Audit engram.Auditor
+
 	// Bus carries stream events between the nodes sharing the store, so a
 	// client on one node follows a run on another live; nil: such a client
 	// follows it through the store, a poll at a time. Set before Start.
 	Bus engram.EventBus
-	// Audit records tool calls, policy decisions and purges; nil records nothing.
-	Audit engram.Auditor
 
 	windows *windowCache
 	broker  *broker
@@ -591,6 +596,8 @@ func (p *plan) newResponse() *engram.Response {
 		Store:              p.persist,
 		Background:         req.Background,
 		User:               req.User,
+		KeyID:              req.KeyID,
+		KeyRole:            req.KeyRole,
 		Metadata:           req.Metadata,
 		Status:             engram.StatusInProgress,
 		Output:             []*engram.Item{},

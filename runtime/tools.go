@@ -46,6 +46,17 @@ func (x *run) toolStep(ctx context.Context, call *engram.Item) error {
 		s = x.newStep(engram.StepTool)
 		s.Name, s.CallID, s.Arguments = call.Name, call.CallID, call.Arguments
 		s.IdempotencyKey = idempotencyKey(x.r.ID, s.N)
+		d, err := x.authorize(ctx, spec, call)
+		if err != nil {
+			return err
+		}
+		s.Decision = d
+		switch d.Effect {
+		case engram.DecisionDeny:
+			return x.completeTool(ctx, s, call, "Refused by policy: "+d.Reason)
+		case engram.DecisionAsk:
+			return x.askApproval(ctx, s, call, "policy")
+		}
 		if spec.RequireApproval == "always" {
 			return x.askApproval(ctx, s, call, "required")
 		}
@@ -103,8 +114,11 @@ func (x *run) stepForCall(callID string) *engram.Step {
 func (x *run) askApproval(ctx context.Context, s *engram.Step, call *engram.Item, reason string) error {
 	req := &engram.Item{ID: engram.NewID("mcpr"), Type: engram.ItemApprovalRequest, ServerLabel: "engram",
 		Name: call.Name, Arguments: call.Arguments, Status: engram.StatusCompleted}
-	if reason == "outcome_unknown" {
+	switch {
+	case reason == "outcome_unknown":
 		req.Reason = "outcome_unknown: the server stopped while this call was in flight, so whether it took effect is unknown. Approve to make the call again; reject to tell the model it was not repeated."
+	case reason == "policy" && s.Decision != nil:
+		req.Reason = "policy: " + s.Decision.Reason + " (" + strings.Join(s.Decision.Policies, ", ") + ")"
 	}
 	s.Status = engram.StepAwaitingApproval
 	s.Approval = &engram.Approval{RequestID: req.ID, Reason: reason}
@@ -140,18 +154,87 @@ func (x *run) callTool(ctx context.Context, s *engram.Step, spec *engram.ToolSpe
 		User: x.r.User, CallID: call.CallID, Arguments: args, IdempotencyKey: s.IdempotencyKey,
 		Connector: spec.Connector,
 	})
+	outcome := "success"
 	if err != nil {
-		// A tool's refusal (EInvalid: bad arguments; EForbidden: a host,
-		// address or credential it may not use) is the model's to read;
-		// anything else fails the run.
-		if code := engram.ErrorCode(err); code != engram.EInvalid && code != engram.EForbidden {
+		// The tool's refusals (bad arguments; a guard or a missing
+		// credential saying no) are answers the model can act on; the run
+		// goes on. Anything else fails the run.
+		switch engram.ErrorCode(err) {
+		case engram.EInvalid:
+			outcome = "failure"
+		case engram.EForbidden:
+			outcome = "refused"
+		default:
 			s.Status, s.Error, s.CompletedAt = engram.StepFailed, engram.ErrorMessage(err), engram.Now()
 			x.dirty = s
+			if aerr := x.audit(ctx, "tool.call", call.Name, "failure", call, map[string]any{"step": s.N, "error": engram.ErrorMessage(err)}); aerr != nil {
+				return aerr
+			}
 			return fmt.Errorf("tool %s: %w", call.Name, err)
 		}
 		out = "error: " + engram.ErrorMessage(err)
 	}
+	details := map[string]any{"step": s.N}
+	if err != nil {
+		details["error"] = engram.ErrorMessage(err)
+	}
+	// Recorded before the step completes: if the record cannot be made,
+	// the step stays in flight and a resumed run treats the call as one
+	// whose outcome is unknown, rather than a call nobody can account for.
+	if err := x.audit(ctx, "tool.call", call.Name, outcome, call, details); err != nil {
+		return err
+	}
 	return x.completeTool(ctx, s, call, out)
+}
+
+// authorize puts a new call to the project's policies and records the
+// decision. A decision that cannot be recorded is not acted on: the run
+// stops as it does when the store is unavailable, and resumes later.
+func (x *run) authorize(ctx context.Context, spec *engram.ToolSpec, call *engram.Item) (*engram.Decision, error) {
+	if x.rt.Authorizer == nil {
+		return &engram.Decision{Effect: engram.DecisionAllow, Reason: "no authorizer configured"}, nil
+	}
+	req := &engram.ToolRequest{ProjectID: x.p.projectID, AgentID: x.r.AgentID, User: x.r.User, KeyID: x.r.KeyID, Role: x.r.KeyRole, ResponseID: x.r.ID,
+		Tool: call.Name, ToolType: spec.Type, Connector: spec.Connector, Arguments: json.RawMessage(call.Arguments), Declared: true}
+	if x.p.agent != nil {
+		req.AgentName = x.p.agent.Name
+	}
+	d, err := x.rt.Authorizer.AuthorizeTool(ctx, req)
+	if err != nil {
+		if engram.ErrorCode(err) == engram.EUnavailable {
+			x.storeDown.Store(true)
+		}
+		return nil, fmt.Errorf("authorizing tool %s: %w", call.Name, err)
+	}
+	details := map[string]any{"policies": d.Policies, "reason": d.Reason}
+	if err := x.audit(ctx, "policy.decide", call.Name, d.Effect, call, details); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// audit records one entry about a call of the run.
+func (x *run) audit(ctx context.Context, action, resource, outcome string, call *engram.Item, details map[string]any) error {
+	if x.rt.Audit == nil {
+		return nil
+	}
+	details["response_id"], details["call_id"] = x.r.ID, call.CallID
+	b, err := json.Marshal(details)
+	if err != nil {
+		return err
+	}
+	actor := "agent:" + x.r.AgentID
+	if x.r.User != "" {
+		actor += " user:" + x.r.User
+	}
+	e := &engram.AuditEntry{ProjectID: x.p.projectID, Actor: actor, Action: action, Resource: resource, Outcome: outcome, Details: b}
+	if err := x.rt.Audit.Record(ctx, e); err != nil {
+		// Fail closed, as for the store: the run stays where it was last
+		// journaled and resumes when the audit log takes writes again.
+		x.storeDown.Store(true)
+		return engram.Errorf(engram.EUnavailable, "recording %s for %s in the audit log: %s", action, resource, engram.ErrorMessage(err))
+	}
+	return nil
 }
 
 // completeTool records a tool call's output in the step and the run.

@@ -22,12 +22,15 @@ type responseRecord struct {
 	StoredConcurrency    string           `json:"_concurrency,omitempty"`
 	StoredLimits         engram.RunLimits `json:"_limits"`
 	StoredStartedAt      int64            `json:"_started_at,omitempty"`
+	StoredKeyID          string           `json:"_key_id,omitempty"`
+	StoredKeyRole        string           `json:"_key_role,omitempty"`
 }
 
 func encodeResponse(r *engram.Response) ([]byte, error) {
 	rec := responseRecord{Response: *r, StoredConversationID: r.ConversationID, StoredConversation: r.Conversation,
 		StoredAgentID: r.AgentID, StoredAgentVersion: r.AgentVersion, StoredIncomplete: r.IncompleteReason, StoredBaseSeq: r.BaseSeq,
-		StoredConcurrency: r.Concurrency, StoredLimits: r.Limits, StoredStartedAt: r.StartedAt}
+		StoredConcurrency: r.Concurrency, StoredLimits: r.Limits, StoredStartedAt: r.StartedAt,
+		StoredKeyID: r.KeyID, StoredKeyRole: r.KeyRole}
 	rec.Output = nil
 	return json.Marshal(rec)
 }
@@ -42,6 +45,7 @@ func decodeResponse(body []byte, projectID string, lastSeq int64) (*engram.Respo
 	r.AgentID, r.AgentVersion, r.IncompleteReason = rec.StoredAgentID, rec.StoredAgentVersion, rec.StoredIncomplete
 	r.BaseSeq, r.LastSeq = rec.StoredBaseSeq, lastSeq
 	r.Concurrency, r.Limits, r.StartedAt = rec.StoredConcurrency, rec.StoredLimits, rec.StoredStartedAt
+	r.KeyID, r.KeyRole = rec.StoredKeyID, rec.StoredKeyRole
 	return &r, nil
 }
 

@@ -57,6 +57,7 @@ var tables = []table{
 	// same master key to open them.
 	{"connectors", []string{"id"}},
 	{"connector_credentials", []string{"project_id", "connector_id", "end_user"}},
+	{"policies", []string{"id"}},
 }
 
 // derived are SQLite's search structures (and their FTS5 shadow tables,

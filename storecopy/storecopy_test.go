@@ -116,6 +116,8 @@ func fill(t *testing.T, s engram.Store) *filled {
 	must(t, f.schedule.Check())
 	f.schedule.NextFireAt = now + 3600
 	must(t, s.CreateSchedule(ctx, f.schedule))
+	must(t, s.CreatePolicy(ctx, &engram.Policy{ProjectID: p.ID, Name: "no-deletes", Description: "d",
+		Text: "@reason(\"no\")\nforbid (principal, action == Engram::Action::\"delete_repo\", resource);"}))
 
 	// A connector with a shared and a per-user credential, sealed.
 	f.connector = &engram.Connector{ID: engram.NewID("conn"), ProjectID: p.ID, Name: "hivemind", Kind: engram.ConnectorHTTP,

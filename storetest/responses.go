@@ -125,7 +125,7 @@ func testResponseFields(t *testing.T, s engram.Store) {
 		AgentID: "agent_x", AgentVersion: 3, Model: "agent/keeper", Instructions: "Be brief.",
 		Tools:      []engram.ToolSpec{{Type: engram.ToolFunction, Name: "f", Description: "does f", Parameters: json.RawMessage(`{"type":"object","properties":{}}`), Strict: &strict}},
 		ToolChoice: json.RawMessage(`{"type":"function","name":"f"}`), Temperature: &temp, TopP: &topP, MaxOutputTokens: 100, MaxToolCalls: 3,
-		ParallelToolCalls: true, Truncation: "auto", Store: true, Background: true, User: "ada", Metadata: map[string]string{"k": "v"},
+		ParallelToolCalls: true, Truncation: "auto", Store: true, Background: true, User: "ada", KeyID: "key_1", KeyRole: "invoker", Metadata: map[string]string{"k": "v"},
 		Status: engram.StatusQueued, BaseSeq: 0}
 	must(t, s.CreateResponse(ctx, r, nil))
 	want := *r

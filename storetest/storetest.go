@@ -75,6 +75,7 @@ func Run(t *testing.T, open func(t *testing.T) engram.Store) {
 		{"AuditChain", testAuditChain},
 		{"AuditConcurrent", testAuditConcurrent},
 		{"AuditFilters", testAuditFilters},
+		{"Policies", testPolicies},
 		{"FailedAppendLeavesNothing", testAtomicAppend},
 		{"FailedCreateConversationLeavesNothing", testAtomicCreateConversation},
 		{"FailedCreateResponseLeavesNothing", testAtomicCreateResponse},

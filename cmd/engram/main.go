@@ -60,6 +60,7 @@ func commands() []command {
 		{"runs", "list, show, watch, cancel and approve runs (responses)", runRuns},
 		{"memory", "list, add, search and delete memory records; edit memory blocks; extraction status", runMemory},
 		{"usage", "token usage totals and what keeping state saved", runUsage},
+		{"policies", "validate, apply, list, show, delete and evaluate the Cedar policies that decide tool calls", runPolicies},
 		{"retention", "how long conversations, responses and stream events are kept; what purges deleted", runRetention},
 		{"audit", "list, export and verify the hash-chained audit log", runAudit},
 		{"bench", "measure the runtime's own cost per turn", runBench},

@@ -21,6 +21,7 @@ import (
 	"github.com/engram-run/engram/mcp"
 	"github.com/engram-run/engram/memory"
 	"github.com/engram-run/engram/objectstore"
+	"github.com/engram-run/engram/policy"
 	"github.com/engram-run/engram/postgres"
 	"github.com/engram-run/engram/provider"
 	"github.com/engram-run/engram/provider/anthropic"
@@ -207,6 +208,11 @@ func openApp(ctx context.Context, e *invocation, sc storeConfig, logger *slog.Lo
 	tools := tool.WithMemory(mem, store).Add(&tool.HTTPRequest{Connectors: connectors}, objectstore.Tool(connectors), sqlquery.Tool(connectors))
 	rt := runtime.New(store, providers, tools, logger)
 	rt.Memory = mem
+	// Every server-side tool call is put to the project's Cedar policies
+	// (the built-in default, while a project stores none, permits the
+	// tools its agents declare).
+	authz := policy.New(store)
+	rt.Authorizer = authz
 	rt.EncodeEvent = func(ev engram.StreamEvent) []byte { return openai.EncodeEvent(int(ev.Seq), ev) }
 	audit := engram.StoreAuditor{Store: store}
 	rt.Audit = audit
@@ -274,7 +280,7 @@ func openApp(ctx context.Context, e *invocation, sc storeConfig, logger *slog.Lo
 	jwts := &jwtauth.Authenticator{Projects: store, Logger: logger}
 	api := &enghttp.Server{Store: store, Responses: rt, Memory: mem, Logger: logger, ValidateAgent: rt.ValidateAgent, Providers: providers,
 		OperatorProject: operator, Tokens: jwts, Secrets: box,
-		Ready: func(ctx context.Context) error { _, err := store.ListProjects(ctx); return err }}
+		Ready: func(ctx context.Context) error { _, err := store.ListProjects(ctx); return err }, Policies: authz}
 	api.Audit = audit
 	return &app{store: store, storeName: storeName, providers: providers, runtime: rt, bus: bus, mcp: mcpPool, releaseNode: releaseNode, handler: api.Handler(), jwts: jwts}, nil
 }
