@@ -167,7 +167,7 @@ func TestStreamAcrossReplicas(t *testing.T) {
 		t.Fatalf("create agent: %d", code)
 	}
 	var r struct{ ID string }
-	if code := apis[0].call(t, "POST", "/v1/responses", `{"model":"agent/worker","background":true,"input":"call effect {\"n\":1} and then say a long sentence afterwards"}`, &r); code != 200 {
+	if code := apis[0].call(t, "POST", "/v1/responses", `{"model":"agent/worker","background":true,"input":"call effect {\"n\":1}"}`, &r); code != 200 {
 		t.Fatalf("create response: %d", code)
 	}
 
