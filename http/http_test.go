@@ -1,6 +1,7 @@
 package http_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -22,6 +23,7 @@ import (
 	"github.com/engram-run/engram/provider"
 	"github.com/engram-run/engram/provider/scripted"
 	"github.com/engram-run/engram/runtime"
+	"github.com/engram-run/engram/secrets"
 	"github.com/engram-run/engram/sqlite"
 	"github.com/engram-run/engram/tool"
 )
@@ -61,12 +63,17 @@ func newEnvConfigured(t *testing.T, embedder engram.Embedder, configure func(*en
 	rt.PollInterval = 20 * time.Millisecond
 	authz := policy.New(db)
 	rt.Authorizer = authz
+	rt.Audit = engram.StoreAuditor{Store: db}
+	box, err := secrets.NewBox(bytes.Repeat([]byte{7}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := rt.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(rt.Stop)
 	api := &enghttp.Server{Store: db, Responses: rt, Memory: mem, MaxBodyBytes: 64 << 10, ValidateAgent: rt.ValidateAgent, Providers: providers,
-		Ready: func(ctx context.Context) error { return db.Ping(ctx) }, Policies: authz}
+		Ready: func(ctx context.Context) error { return db.Ping(ctx) }, Policies: authz, Secrets: box}
 	e := &env{store: db, providers: providers, keys: map[string]string{},
 		projects: map[string]string{"mine": engram.NewID("proj"), "theirs": engram.NewID("proj")}}
 	api.Audit = engram.StoreAuditor{Store: db}

@@ -55,9 +55,29 @@ func plant(t *testing.T, e *env, admin, user, tag string) *party {
 	create("record", "/v1/memory/records", fmt.Sprintf(`{"text":%q,"user":%q,"agent":%q}`, mark("record", true), user, p.ids["agent"]))
 	create("schedule", "/v1/schedules", fmt.Sprintf(`{"agent":%q,"cron":"0 0 1 1 *","input":%q,"paused":true}`, p.ids["agent"], mark("schedule", false)))
 	create("key", "/v1/keys", fmt.Sprintf(`{"name":%q,"role":"invoker"}`, mark("key", false)))
+	create("connector", "/v1/connectors", fmt.Sprintf(`{"name":"conn-%s","kind":"http","config":{"base_url":"https://example.com"},"secret":{"headers":{"Authorization":%q}}}`,
+		strings.ToLower(tag), mark("shared-secret", false)))
+	if status, answer := e.do(t, admin, "POST", "/v1/connectors/"+p.ids["connector"]+"/credentials",
+		fmt.Sprintf(`{"user":%q,"secret":{"headers":{"Authorization":%q}}}`, user, mark("user-secret", true))); status != 200 {
+		t.Fatalf("planting a credential: %d %s", status, answer)
+	}
+	p.ids["user"] = user
+	create("policy", "/v1/policies", fmt.Sprintf(`{"name":"pol-%s","policy":%q}`, strings.ToLower(tag),
+		`permit (principal, action, resource) when { context.declared && context.user != "`+mark("policy", false)+`" };`))
 	p.ids["model"] = "agent/agent-" + tag
 	p.ids["project"] = e.projects[strings.Split(admin, "/")[0]]
 	return p
+}
+
+// secretShown fails when an answer holds a connector's secret: not even
+// the owner's admin reads one back.
+func secretShown(t *testing.T, body string) {
+	t.Helper()
+	for _, m := range []string{"MARK-BOB-shared-secret", "MARK-BOB-user-secret"} {
+		if strings.Contains(body, m) {
+			t.Errorf("a secret in an answer: %.400s", body)
+		}
+	}
 }
 
 // kindOfParam names the kind of resource a path parameter stands for, by
@@ -65,7 +85,7 @@ func plant(t *testing.T, e *env, admin, user, tag string) *party {
 var kindOfParam = map[string]string{
 	"agents": "agent", "conversations": "conversation", "items": "item", "responses": "response",
 	"blocks": "block", "records": "record", "schedules": "schedule", "keys": "key", "models": "model",
-	"projects": "project",
+	"projects": "project", "connectors": "connector", "credentials": "user", "policies": "policy",
 }
 
 // userOwned are the kinds of resource that belong to an end user.
@@ -140,31 +160,37 @@ func request(t *testing.T, op operation, target *party) (path, query, body strin
 		q.Set("stream", "true")
 	}
 	bodies := map[string]string{
-		"POST /v1/responses":                `{"model":"scripted/echo","input":"x","conversation":$CONV}`,
-		"POST /v1/responses/compact":        `{"model":"scripted/echo","conversation":$CONV}`,
-		"POST /v1/responses/input_tokens":   `{"model":"scripted/echo","conversation":$CONV,"input":"x"}`,
-		"POST /v1/responses/{id}/approvals": `{"approval_request_id":"mcpr_none","approve":true}`,
-		"POST /v1/chat/completions":         `{"model":$MODEL,"messages":[{"role":"user","content":"x"}]}`,
-		"POST /v1/messages":                 `{"model":"scripted/echo","max_tokens":16,"messages":[{"role":"user","content":"x"}]}`,
-		"POST /v1/messages/count_tokens":    `{"model":"scripted/echo","messages":[{"role":"user","content":"x"}]}`,
-		"POST /v1/conversations":            `{"agent":$AGENT}`,
-		"POST /v1/conversations/{id}":       `{"metadata":{"note":"intruder"}}`,
-		"POST /v1/conversations/{id}/items": `{"items":[{"role":"user","content":"intruder"}]}`,
-		"POST /v1/agents":                   `{"name":"intruder","model":"scripted/echo","memory":{"blocks":[{"id":$BLOCK}]}}`,
-		"POST /v1/agents/{ref}":             `{"instructions":"intruder"}`,
-		"POST /v1/memory/blocks/{id}":       `{"value":"intruder"}`,
-		"POST /v1/memory/records":           `{"text":"intruder","agent":$AGENT,"user":$USER,"supersedes":$RECORD}`,
-		"POST /v1/memory/records/search":    `{"agent":$AGENT,"user":$USER,"query":"MARK"}`,
-		"POST /v1/schedules":                `{"agent":$AGENT,"cron":"0 0 1 1 *","input":"x","conversation":$CONV}`,
-		"POST /v1/schedules/{id}":           `{"input":"intruder"}`,
-		"POST /v1/keys":                     `{"name":"intruder","role":"invoker"}`,
-		"POST /v1/memory/blocks":            `{"label":"intruder","value":"x"}`,
-		"POST /v1/retention":                `{"events_days":1}`,
-		"POST /v1/projects":                 `{"name":"intruder"}`,
-		"POST /v1/projects/{id}":            `{"name":"intruder"}`,
-		"POST /v1/responses/{id}/cancel":    `{}`,
-		"POST /v1/schedules/{id}/pause":     `{}`,
-		"POST /v1/schedules/{id}/resume":    `{}`,
+		"POST /v1/responses":                    `{"model":"scripted/echo","input":"x","conversation":$CONV}`,
+		"POST /v1/responses/compact":            `{"model":"scripted/echo","conversation":$CONV}`,
+		"POST /v1/responses/input_tokens":       `{"model":"scripted/echo","conversation":$CONV,"input":"x"}`,
+		"POST /v1/responses/{id}/approvals":     `{"approval_request_id":"mcpr_none","approve":true}`,
+		"POST /v1/chat/completions":             `{"model":$MODEL,"messages":[{"role":"user","content":"x"}]}`,
+		"POST /v1/messages":                     `{"model":"scripted/echo","max_tokens":16,"messages":[{"role":"user","content":"x"}]}`,
+		"POST /v1/messages/count_tokens":        `{"model":"scripted/echo","messages":[{"role":"user","content":"x"}]}`,
+		"POST /v1/conversations":                `{"agent":$AGENT}`,
+		"POST /v1/conversations/{id}":           `{"metadata":{"note":"intruder"}}`,
+		"POST /v1/conversations/{id}/items":     `{"items":[{"role":"user","content":"intruder"}]}`,
+		"POST /v1/agents":                       `{"name":"intruder","model":"scripted/echo","memory":{"blocks":[{"id":$BLOCK}]}}`,
+		"POST /v1/agents/{ref}":                 `{"instructions":"intruder"}`,
+		"POST /v1/memory/blocks/{id}":           `{"value":"intruder"}`,
+		"POST /v1/memory/records":               `{"text":"intruder","agent":$AGENT,"user":$USER,"supersedes":$RECORD}`,
+		"POST /v1/memory/records/search":        `{"agent":$AGENT,"user":$USER,"query":"MARK"}`,
+		"POST /v1/schedules":                    `{"agent":$AGENT,"cron":"0 0 1 1 *","input":"x","conversation":$CONV}`,
+		"POST /v1/schedules/{id}":               `{"input":"intruder"}`,
+		"POST /v1/keys":                         `{"name":"intruder","role":"invoker"}`,
+		"POST /v1/memory/blocks":                `{"label":"intruder","value":"x"}`,
+		"POST /v1/retention":                    `{"events_days":1}`,
+		"POST /v1/projects":                     `{"name":"intruder"}`,
+		"POST /v1/projects/{id}":                `{"name":"intruder"}`,
+		"POST /v1/connectors":                   `{"name":"intruder","kind":"http","config":{"base_url":"https://example.com"}}`,
+		"POST /v1/connectors/{ref}":             `{"metadata":{"a":"b"}}`,
+		"POST /v1/connectors/{ref}/credentials": `{"user":$USER,"secret":{"headers":{"X":"y"}}}`,
+		"POST /v1/policies":                     `{"name":"intruder","policy":"permit (principal, action, resource);"}`,
+		"POST /v1/policies/{id}":                `{"description":"intruder"}`,
+		"POST /v1/policies/evaluate":            `{"agent":$AGENT,"user":$USER,"tool":"http_request","arguments":{}}`,
+		"POST /v1/responses/{id}/cancel":        `{}`,
+		"POST /v1/schedules/{id}/pause":         `{}`,
+		"POST /v1/schedules/{id}/resume":        `{}`,
 	}
 	if b, ok := bodies[op.method+" "+op.path]; ok {
 		q := func(s string) string { b, _ := json.Marshal(s); return string(b) }
@@ -236,8 +262,16 @@ func TestIsolationMatrix(t *testing.T) {
 		if op.path == "/v1/responses/{id}" {
 			query = ""
 		}
-		if status, body := e.send(t, "mine/admin", "GET", path, query, "", nil); status != 200 {
+		status, body := e.send(t, "mine/admin", "GET", path, query, "", nil)
+		if status != 200 {
 			t.Errorf("owner GET %s: %d %s", path, status, body)
+		}
+		secretShown(t, body)
+	}
+	for _, op := range ops {
+		if op.method == "GET" && !strings.Contains(op.path, "{") {
+			_, body := e.send(t, "mine/admin", "GET", op.path, "", "", nil)
+			secretShown(t, body)
 		}
 	}
 
@@ -255,7 +289,7 @@ func TestIsolationMatrix(t *testing.T) {
 			return
 		}
 		for kind, v := range ids {
-			if kind != "model" && !strings.Contains(asked, v) && strings.Contains(body, v) {
+			if kind != "model" && kind != "user" && !strings.Contains(asked, v) && strings.Contains(body, v) {
 				t.Errorf("leaked the id of %s %s: %.400s", kind, v, body)
 			}
 		}
@@ -302,6 +336,7 @@ func TestIsolationMatrix(t *testing.T) {
 				t.Errorf("another project's admin: %d %.300s", status, answer)
 			}
 			leaks(t, answer, append(bob.userMarkers, bob.projectMarkers...), bob.ids, asked)
+			secretShown(t, answer)
 
 			// An invoker bound to ada, asking for bob's data in her own
 			// project.
