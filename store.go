@@ -86,6 +86,7 @@ type Store interface {
 	ScheduleStore
 	BlockStore
 	RetentionStore
+	BudgetStore
 
 	Close() error
 }

@@ -52,6 +52,7 @@ var tables = []table{
 	{"memory_block_versions", []string{"project_id", "block_id", "version"}},
 	{"extractions", []string{"conversation_id"}},
 	{"retention_log", []string{"id"}},
+	{"budgets", []string{"id"}},
 }
 
 // derived are SQLite's search structures (and their FTS5 shadow tables,
