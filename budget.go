@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"sort"
 	"strings"
@@ -75,6 +76,10 @@ func (b *Budget) Check() error {
 	}
 	return nil
 }
+
+// MaxCostMicroUSD is MaxCostUSD in whole micro-dollars, as stored: a cap
+// is exact to the millionth of a dollar.
+func (b *Budget) MaxCostMicroUSD() int64 { return int64(math.Round(b.MaxCostUSD * 1e6)) }
 
 // Applies reports whether the budget caps a run of agentID for user.
 func (b *Budget) Applies(agentID, user string) bool {

@@ -10,14 +10,16 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
-const budgetColumns = `id, project_id, scope, subject, period, max_tokens, max_cost_usd, metadata, created_at, updated_at`
+const budgetColumns = `id, project_id, scope, subject, period, max_tokens, max_cost_micro_usd, metadata, created_at, updated_at`
 
 func scanBudget(row pgx.Row) (*engram.Budget, error) {
 	b := &engram.Budget{}
 	var meta string
-	if err := row.Scan(&b.ID, &b.ProjectID, &b.Scope, &b.Subject, &b.Period, &b.MaxTokens, &b.MaxCostUSD, &meta, &b.CreatedAt, &b.UpdatedAt); err != nil {
+	var micro int64
+	if err := row.Scan(&b.ID, &b.ProjectID, &b.Scope, &b.Subject, &b.Period, &b.MaxTokens, &micro, &meta, &b.CreatedAt, &b.UpdatedAt); err != nil {
 		return nil, err
 	}
+	b.MaxCostUSD = float64(micro) / 1e6
 	if err := json.Unmarshal([]byte(meta), &b.Metadata); err != nil {
 		return nil, err
 	}
@@ -36,7 +38,7 @@ func (db *DB) CreateBudget(ctx context.Context, b *engram.Budget) error {
 	}
 	return db.tx(ctx, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `INSERT INTO budgets (`+budgetColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-			b.ID, b.ProjectID, b.Scope, b.Subject, b.Period, b.MaxTokens, b.MaxCostUSD, meta, b.CreatedAt, b.UpdatedAt)
+			b.ID, b.ProjectID, b.Scope, b.Subject, b.Period, b.MaxTokens, b.MaxCostMicroUSD(), meta, b.CreatedAt, b.UpdatedAt)
 		var pe *pgconn.PgError
 		if errors.As(err, &pe) && pe.Code == "23503" { // foreign key: the project
 			return notFound("project", b.ProjectID)
@@ -80,8 +82,8 @@ func (db *DB) UpdateBudget(ctx context.Context, b *engram.Budget) error {
 		return err
 	}
 	return db.tx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE budgets SET period = $1, max_tokens = $2, max_cost_usd = $3, metadata = $4, updated_at = $5
-			WHERE project_id = $6 AND id = $7`, b.Period, b.MaxTokens, b.MaxCostUSD, meta, b.UpdatedAt, b.ProjectID, b.ID)
+		tag, err := tx.Exec(ctx, `UPDATE budgets SET period = $1, max_tokens = $2, max_cost_micro_usd = $3, metadata = $4, updated_at = $5
+			WHERE project_id = $6 AND id = $7`, b.Period, b.MaxTokens, b.MaxCostMicroUSD(), meta, b.UpdatedAt, b.ProjectID, b.ID)
 		if err != nil {
 			return err
 		}

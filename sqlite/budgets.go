@@ -9,14 +9,16 @@ import (
 	"github.com/engram-run/engram"
 )
 
-const budgetColumns = `id, project_id, scope, subject, period, max_tokens, max_cost_usd, metadata, created_at, updated_at`
+const budgetColumns = `id, project_id, scope, subject, period, max_tokens, max_cost_micro_usd, metadata, created_at, updated_at`
 
 func scanBudget(row interface{ Scan(...any) error }) (*engram.Budget, error) {
 	b := &engram.Budget{}
 	var meta string
-	if err := row.Scan(&b.ID, &b.ProjectID, &b.Scope, &b.Subject, &b.Period, &b.MaxTokens, &b.MaxCostUSD, &meta, &b.CreatedAt, &b.UpdatedAt); err != nil {
+	var micro int64
+	if err := row.Scan(&b.ID, &b.ProjectID, &b.Scope, &b.Subject, &b.Period, &b.MaxTokens, &micro, &meta, &b.CreatedAt, &b.UpdatedAt); err != nil {
 		return nil, err
 	}
+	b.MaxCostUSD = float64(micro) / 1e6
 	if err := json.Unmarshal([]byte(meta), &b.Metadata); err != nil {
 		return nil, err
 	}
@@ -38,7 +40,7 @@ func (db *DB) CreateBudget(ctx context.Context, b *engram.Budget) error {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO budgets (`+budgetColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			b.ID, b.ProjectID, b.Scope, b.Subject, b.Period, b.MaxTokens, b.MaxCostUSD, meta, b.CreatedAt, b.UpdatedAt)
+			b.ID, b.ProjectID, b.Scope, b.Subject, b.Period, b.MaxTokens, b.MaxCostMicroUSD(), meta, b.CreatedAt, b.UpdatedAt)
 		return mapErr(err)
 	})
 }
@@ -78,8 +80,8 @@ func (db *DB) UpdateBudget(ctx context.Context, b *engram.Budget) error {
 		return err
 	}
 	return db.tx(ctx, func(tx *txConn) error {
-		res, err := tx.ExecContext(ctx, `UPDATE budgets SET period = ?, max_tokens = ?, max_cost_usd = ?, metadata = ?, updated_at = ?
-			WHERE project_id = ? AND id = ?`, b.Period, b.MaxTokens, b.MaxCostUSD, meta, b.UpdatedAt, b.ProjectID, b.ID)
+		res, err := tx.ExecContext(ctx, `UPDATE budgets SET period = ?, max_tokens = ?, max_cost_micro_usd = ?, metadata = ?, updated_at = ?
+			WHERE project_id = ? AND id = ?`, b.Period, b.MaxTokens, b.MaxCostMicroUSD(), meta, b.UpdatedAt, b.ProjectID, b.ID)
 		if err != nil {
 			return err
 		}

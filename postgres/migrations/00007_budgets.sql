@@ -8,7 +8,9 @@ CREATE TABLE budgets (
     subject      TEXT NOT NULL DEFAULT '',
     period       TEXT NOT NULL,
     max_tokens   BIGINT NOT NULL DEFAULT 0,
-    max_cost_usd DOUBLE PRECISION NOT NULL DEFAULT 0,
+    -- whole micro-dollars: an integer is exact and reads the same from
+    -- either database (engram migrate compares copies byte for byte)
+    max_cost_micro_usd BIGINT NOT NULL DEFAULT 0,
     metadata     TEXT NOT NULL DEFAULT '{}',
     created_at   BIGINT NOT NULL,
     updated_at   BIGINT NOT NULL

@@ -8,7 +8,9 @@ CREATE TABLE budgets (
     subject      TEXT NOT NULL DEFAULT '',
     period       TEXT NOT NULL,
     max_tokens   INTEGER NOT NULL DEFAULT 0,
-    max_cost_usd REAL NOT NULL DEFAULT 0,
+    -- whole micro-dollars: an integer is exact and reads the same from
+    -- either database (engram migrate compares copies byte for byte)
+    max_cost_micro_usd INTEGER NOT NULL DEFAULT 0,
     metadata     TEXT NOT NULL DEFAULT '{}',
     created_at   INTEGER NOT NULL,
     updated_at   INTEGER NOT NULL
