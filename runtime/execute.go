@@ -40,6 +40,9 @@ type run struct {
 	recallDone bool
 	// blocksEdited is set when a tool changed the agent's memory blocks.
 	blocksEdited bool
+	// budgets are those that cap the run, read at its first model call.
+	budgets     []*engram.Budget
+	budgetsRead bool
 
 	seq     int64                // the next stream event's number
 	pending []engram.StoredEvent // events not yet in the store
@@ -188,7 +191,7 @@ func (x *run) loop(ctx context.Context) error {
 		}
 		last := x.lastModelStep()
 		if last == nil || (last.Status != engram.StepCompleted) {
-			if err := x.modelStep(ctx, last); err != nil {
+			if err := x.modelStep(ctx, last); err != nil || x.r.IncompleteReason != "" {
 				return err
 			}
 			continue
@@ -228,7 +231,7 @@ func (x *run) loop(ctx context.Context) error {
 		case server == 0 || client > 0:
 			return nil // an answer, or calls for the client to make
 		default:
-			if err := x.modelStep(ctx, nil); err != nil {
+			if err := x.modelStep(ctx, nil); err != nil || x.r.IncompleteReason != "" {
 				return err
 			}
 		}
@@ -339,6 +342,15 @@ func (x *run) modelStep(ctx context.Context, s *engram.Step) error {
 	}
 	if x.needsCompaction() {
 		x.compact(ctx, s)
+	}
+	if msg, err := x.checkBudgets(ctx); err != nil || msg != "" {
+		if err != nil {
+			s.Status, s.Error, s.CompletedAt = engram.StepFailed, engram.ErrorMessage(err), engram.Now()
+			x.dirty = s
+			return err
+		}
+		x.stopForBudget(s, msg)
+		return nil
 	}
 	res, req, err := x.callModel(ctx)
 	if err != nil {
@@ -519,6 +531,7 @@ func (x *run) finish(ctx context.Context, runErr error) (*engram.Response, error
 		if end.Step != nil {
 			end.Step.EventSeq = x.seq
 		}
+		writing := time.Now()
 		if err := x.rt.Store.FinishResponse(ctx, r, end); err != nil {
 			x.rt.Logger.Error("recording a response's end failed", "response", r.ID, "err", err)
 			if x.storeErr(err); x.storeDown.Load() {
@@ -533,9 +546,12 @@ func (x *run) finish(ctx context.Context, runErr error) (*engram.Response, error
 			if runErr == nil {
 				runErr = err
 			}
-		} else if x.p.conv != nil {
-			added := append(append(make([]*engram.Item, 0, len(x.input)+len(r.Output)), x.input...), r.Output...)
-			x.rt.windows.advance(x.p.conv.ID, r.BaseSeq, x.p.conv.Tokens, added, r.LastSeq)
+		} else {
+			x.rt.spends.note(x.usage, writing)
+			if x.p.conv != nil {
+				added := append(append(make([]*engram.Item, 0, len(x.input)+len(r.Output)), x.input...), r.Output...)
+				x.rt.windows.advance(x.p.conv.ID, r.BaseSeq, x.p.conv.Tokens, added, r.LastSeq)
+			}
 		}
 	}
 	x.release()
