@@ -83,6 +83,13 @@ func (s *Server) routes() []route {
 		{"GET /v1/memory/blocks/{id}/versions", inv, s.listBlockVersions, "List every version of a memory block, oldest first, each with who made it (api or agent, with the agent's conversation, response and call_id)."},
 		{"DELETE /v1/memory/blocks/{id}", dev, s.deleteBlock, "Delete a memory block and its versions; agents that name it no longer see it."},
 
+		// Engram: budgets.
+		{"POST /v1/budgets", adm, s.createBudget, "Create a budget: scope project, agent or user; subject (the agent, by id or name, or the end user; none for project); period day or month (UTC calendar day or month); max_tokens (input plus output tokens) and/or max_cost_usd (priced per model from the price table: built-in list prices of well-known OpenAI and Anthropic models, overridden by the JSON file ENGRAM_PRICES; a model with no price costs 0 and is listed in spend.unpriced_models); metadata. Before every model call of a response, each budget that applies (the project's, its agent's, its end user's) is checked: a call whose input would pass one ends the response incomplete with incomplete_details.reason budget_exceeded and error {code budget_exceeded, message naming the budget, its limit and period}. Every answer shows spend {tokens, cost_usd, period_start, period_end, remaining}."},
+		{"GET /v1/budgets", dev, s.listBudgets, "List the project's budgets, oldest first, each with its current period's spend."},
+		{"GET /v1/budgets/{id}", dev, s.getBudget, "Retrieve a budget with its current period's spend {tokens, cost_usd, period_start, period_end, remaining {tokens, cost_usd}, unpriced_models}."},
+		{"POST /v1/budgets/{id}", adm, s.updateBudget, "Update a budget's period, max_tokens, max_cost_usd or metadata (scope and subject are fixed: make a new budget)."},
+		{"DELETE /v1/budgets/{id}", adm, s.deleteBudget, "Delete a budget; the usage it counted stays."},
+
 		// Engram: schedules.
 		{"POST /v1/schedules", dev, s.createSchedule, "Create a schedule: agent (id or name), cron (five fields), timezone (IANA, default UTC), input (the user message each fire sends), conversation (optional; default a new conversation per fire), catch_up, paused, name, metadata. Each fire time starts one background response, once, across nodes and restarts. catch_up \"skip\" (default): after downtime, fire once at once for all the fires missed, then continue from now; \"none\": drop missed fires and wait for the next time."},
 		{"GET /v1/schedules", inv, s.listSchedules, "List schedules, paged (after, order, limit)."},

@@ -39,6 +39,9 @@ type Server struct {
 	// Providers serve /v1/chat/completions directly and list /v1/models;
 	// nil answers those with 503.
 	Providers *provider.Registry
+	// Prices price usage in the spend budgets show (the runtime's table);
+	// nil: engram.DefaultPrices.
+	Prices engram.Prices
 }
 
 // Handler returns the API's handler.

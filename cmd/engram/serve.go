@@ -44,6 +44,11 @@ on PostgreSQL when -database-url (ENGRAM_DATABASE_URL) names one. Several
 servers on one PostgreSQL database are replicas: any of them serves any
 conversation, and the runs of one that dies are resumed by the others.
 
+ENGRAM_PRICES names a JSON file of model prices in USD per million tokens,
+{"openai/gpt-5.1": {"input": 1.25, "cached": 0.125, "output": 10}, ...},
+laid over the built-in table; budgets' max_cost_usd counts with them
+(docs/budgets.md).
+
 Flags:
 `)
 		fs.PrintDefaults()
@@ -198,6 +203,14 @@ func openApp(ctx context.Context, e *invocation, sc storeConfig, logger *slog.Lo
 		}
 		rt.RetentionInterval = d
 	}
+	if v := e.getenv("ENGRAM_PRICES"); v != "" {
+		// Model prices for budgets' dollar caps, laid over the built-in
+		// table (docs/budgets.md).
+		if rt.Prices, err = engram.LoadPrices(v); err != nil {
+			store.Close()
+			return nil, fmt.Errorf("ENGRAM_PRICES: %w", err)
+		}
+	}
 	var bus *postgres.Bus
 	var releaseNode func()
 	if pg, ok := store.(*postgres.DB); ok {
@@ -228,7 +241,7 @@ func openApp(ctx context.Context, e *invocation, sc storeConfig, logger *slog.Lo
 		store.Close()
 		return nil, err
 	}
-	api := &enghttp.Server{Store: store, Responses: rt, Memory: mem, Logger: logger, ValidateAgent: rt.ValidateAgent, Providers: providers,
+	api := &enghttp.Server{Store: store, Responses: rt, Memory: mem, Logger: logger, ValidateAgent: rt.ValidateAgent, Providers: providers, Prices: rt.Prices,
 		Ready: func(ctx context.Context) error { _, err := store.ListProjects(ctx); return err }}
 	return &app{store: store, storeName: storeName, providers: providers, runtime: rt, bus: bus, releaseNode: releaseNode, handler: api.Handler()}, nil
 }
