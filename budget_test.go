@@ -32,7 +32,7 @@ func TestPrices(t *testing.T) {
 		{"ollama/qwen3", engram.Usage{InputTokens: 2_000_000, CachedTokens: 1_000_000}, 0.6, true},   // cached at its own price
 		{"openai/gpt-4.1", engram.Usage{InputTokens: 1_000_000, CachedTokens: 1_000_000}, 0.5, true}, // all cached
 		{"ollama/llama3", engram.Usage{InputTokens: 1_000_000, OutputTokens: 1_000_000}, 0, false},   // unpriced
-		{"openai/gpt-4o-minimal", engram.Usage{InputTokens: 1_000_000}, 0.15, true},                  // longest prefix: gpt-4o-mini
+		{"openai/gpt-4o-mini-2024-07-18", engram.Usage{InputTokens: 1_000_000}, 0.15, true},          // the longest known prefix: gpt-4o-mini, not gpt-4o
 	}
 	for _, tt := range tests {
 		cost, ok := p.Cost(tt.model, tt.u)
