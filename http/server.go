@@ -292,6 +292,8 @@ func errorCode(e *engram.Error) string {
 			return "invalid_json"
 		case strings.HasPrefix(e.Message, "Your input exceeds the context window"):
 			return "context_length_exceeded"
+		case strings.HasPrefix(e.Message, "The input holds a term the agent's guardrails block"):
+			return engram.ReasonContentFilter
 		}
 		return "invalid_value"
 	case engram.EUnsupported:

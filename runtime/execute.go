@@ -43,6 +43,8 @@ type run struct {
 	// budgets are those that cap the run, read at its first model call.
 	budgets     []*engram.Budget
 	budgetsRead bool
+	// outputFilters are the agent's output guardrails (nil: none).
+	outputFilters *filters
 
 	seq     int64                // the next stream event's number
 	pending []engram.StoredEvent // events not yet in the store
@@ -66,6 +68,7 @@ type run struct {
 // newRun prepares a run of r from its plan and journal.
 func (rt *Runtime) newRun(p *plan, r *engram.Response, lease engram.Lease, input []*engram.Item, steps []*engram.Step, emitTo func(engram.StoredEvent)) *run {
 	x := &run{rt: rt, p: p, r: r, lease: lease, emitTo: emitTo, input: input, steps: steps, cs: p.context(r)}
+	x.outputFilters = rt.guardsFor(p.agent).output
 	x.window = make([]*engram.Item, 0, len(p.history)+len(input)+4)
 	x.window = append(append(x.window, p.history...), input...)
 	r.Output = r.Output[:0]
@@ -388,7 +391,9 @@ func (x *run) callModel(ctx context.Context) (*engram.ModelResult, *engram.Model
 	if req.Temperature == nil && x.p.agent != nil {
 		req.Temperature = x.p.agent.Temperature
 	}
-	st := &streamState{x: x, base: len(x.r.Output), ids: map[int]string{}}
+	// With output filters, text is streamed once filtered, whole, as its
+	// item completes: a delta streamed before could not be taken back.
+	st := &streamState{x: x, base: len(x.r.Output), ids: map[int]string{}, hold: x.outputFilters != nil}
 	res, err := x.p.provider.Generate(ctx, req, st.onEvent)
 	if err != nil {
 		return nil, nil, err
@@ -396,6 +401,7 @@ func (x *run) callModel(ctx context.Context) (*engram.ModelResult, *engram.Model
 	if res == nil {
 		return nil, nil, engram.Errorf(engram.EUpstream, "provider %s returned no result", x.p.provider.Name())
 	}
+	x.filterOutput(res)
 	for i, it := range res.Output {
 		it.ID = st.id(i, it.Type)
 		if it.Status == "" {

@@ -84,6 +84,7 @@ type Runtime struct {
 
 	windows *windowCache
 	spends  *spendCache
+	guards  sync.Map // agent id.vN → *guardrails, compiled
 	broker  *broker
 	live    sync.Map // response id → *run executing here
 	// cancelling holds the ids Cancel is waiting on, for a run that
@@ -141,6 +142,9 @@ func (rt *Runtime) CreateResponse(ctx context.Context, projectID string, req *en
 	}
 	p, err := rt.plan(ctx, projectID, req)
 	if err != nil {
+		return nil, err
+	}
+	if err := rt.filterInput(p, input); err != nil {
 		return nil, err
 	}
 	r := p.newResponse()
@@ -460,6 +464,9 @@ func (rt *Runtime) ValidateAgent(a *engram.Agent) error {
 	p := &plan{agent: a, req: &engram.ResponseRequest{}}
 	if err := rt.resolveTools(p); err != nil {
 		return engram.ParamErrorf(engram.EUnprocessable, "tools", "%s", engram.ErrorMessage(err))
+	}
+	if _, err := compileGuardrails(a.Guardrails); err != nil {
+		return err
 	}
 	return validateContextPolicy(rt, a.Context)
 }
