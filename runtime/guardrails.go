@@ -52,7 +52,14 @@ func luhn(s string) bool {
 	return n >= 13 && sum%10 == 0
 }
 
+// dateLike is a date a phone pattern would otherwise take: 2026-05-10,
+// 10.05.2026, 10-05-2026, 10/05/2026.
+var dateLike = regexp.MustCompile(`^(?:\d{4}[\-./]\d{1,2}[\-./]\d{1,2}|\d{1,2}[\-./]\d{1,2}[\-./]\d{4})$`)
+
 func phoneDigits(s string) bool {
+	if dateLike.MatchString(s) {
+		return false
+	}
 	n := 0
 	for _, c := range s {
 		if c >= '0' && c <= '9' {

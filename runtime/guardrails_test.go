@@ -230,3 +230,25 @@ func asError(err error, target **engram.Error) bool {
 	}
 	return ok
 }
+
+// TestBuiltinDetectors: what each detector takes, and what it leaves.
+func TestBuiltinDetectors(t *testing.T) {
+	rt, _, pid := setupGuarded(t, &engram.Guardrails{Input: engram.Filters{Redact: []engram.Redaction{
+		{Builtin: "email"}, {Builtin: "credit_card"}, {Builtin: "iban"}, {Builtin: "us_ssn"}, {Builtin: "ipv4"}, {Builtin: "api_key"}, {Builtin: "phone"}}}})
+	for _, tt := range []struct{ in, want string }{
+		{"card 4111-1111-1111-1111 ok", "card [REDACTED:credit_card] ok"},
+		{"iban GB82 WEST 1234 5698 7654 32 ok", "iban [REDACTED:iban] ok"},
+		{"ssn 078-05-1120", "ssn [REDACTED:us_ssn]"},
+		{"host 192.168.1.20 up", "host [REDACTED:ipv4] up"},
+		{"key sk-proj-abcdefghijklmnop1234 leaked", "key [REDACTED:api_key] leaked"},
+		{"aws AKIAIOSFODNN7EXAMPLE", "aws [REDACTED:api_key]"},
+		{"call (415) 555-0132 now", "call [REDACTED:phone] now"},
+		{"on 2026-05-10 at 10.05.2026", "on 2026-05-10 at 10.05.2026"},
+		{"version 1.2.3 and 42 bees", "version 1.2.3 and 42 bees"},
+	} {
+		r := turn(t, rt, pid, "", "keeper", "", tt.in)
+		if got := strings.TrimPrefix(r.Output[0].Text(), "echo: "); got != tt.want {
+			t.Errorf("%q → %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
