@@ -52,7 +52,12 @@ func (x *run) checkBudgets(ctx context.Context) (string, error) {
 		return "", err
 	}
 	model := x.p.provider.Name() + "/" + x.p.model
-	input := tokens.Stable(x.p.instructions()) + toolTokens(x.p.tools) + tokens.Items(modelInput(pairedOnly(x.window), x.recalled))
+	// The call's input as the window's items count it (each carries its
+	// count): building the request here would cost a copy of the window.
+	input := tokens.Stable(x.p.instructions()) + toolTokens(x.p.tools) + tokens.Items(x.window)
+	if x.recalled != nil {
+		input += x.recalled.Tokens
+	}
 	callCost, _ := x.rt.Prices.Cost(model, engram.Usage{InputTokens: input})
 	var runTokens int64
 	var runCost float64
