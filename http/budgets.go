@@ -48,6 +48,12 @@ type budgetJSON struct {
 	Spend *engram.BudgetSpend `json:"spend"`
 }
 
+func (s *Server) budgetsChanged(projectID string) {
+	if s.BudgetsChanged != nil {
+		s.BudgetsChanged(projectID)
+	}
+}
+
 func (s *Server) prices() engram.Prices {
 	if s.Prices != nil {
 		return s.Prices
@@ -101,6 +107,7 @@ func (s *Server) createBudget(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	s.budgetsChanged(b.ProjectID)
 	s.writeBudget(w, r, b)
 }
 
@@ -153,6 +160,7 @@ func (s *Server) updateBudget(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	s.budgetsChanged(b.ProjectID)
 	s.writeBudget(w, r, b)
 }
 
@@ -162,5 +170,6 @@ func (s *Server) deleteBudget(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	s.budgetsChanged(keyOf(r).ProjectID)
 	writeJSON(w, http.StatusOK, openai.Deleted{ID: id, Object: "budget.deleted", Deleted: true})
 }

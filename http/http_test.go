@@ -55,7 +55,7 @@ func newEnvWith(t *testing.T, embedder engram.Embedder) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(rt.Stop)
-	api := &enghttp.Server{Store: db, Responses: rt, Memory: mem, MaxBodyBytes: 64 << 10, ValidateAgent: rt.ValidateAgent, Providers: providers,
+	api := &enghttp.Server{Store: db, Responses: rt, Memory: mem, MaxBodyBytes: 64 << 10, ValidateAgent: rt.ValidateAgent, Providers: providers, BudgetsChanged: rt.BudgetsChanged,
 		Ready: func(ctx context.Context) error { return db.Ping(ctx) }}
 	e := &env{srv: httptest.NewServer(api.Handler()), store: db, providers: providers, keys: map[string]string{}}
 	t.Cleanup(e.srv.Close)

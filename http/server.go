@@ -42,6 +42,10 @@ type Server struct {
 	// Prices price usage in the spend budgets show (the runtime's table);
 	// nil: engram.DefaultPrices.
 	Prices engram.Prices
+	// BudgetsChanged is told when a project's budgets are written, so that
+	// the runtime applies them from its next model call (runtime.Runtime's
+	// BudgetsChanged); nil: the runtime sees them when its cache expires.
+	BudgetsChanged func(projectID string)
 }
 
 // Handler returns the API's handler.

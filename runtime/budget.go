@@ -23,12 +23,14 @@ func (rt *Runtime) now() time.Time {
 }
 
 // applicableBudgets reads, once per run, the project's budgets that cap
-// it: the project's, its agent's and its end user's.
+// it: the project's, its agent's and its end user's. The project's list
+// comes from memory when read less than BudgetCacheTTL ago (most projects
+// have none, and every run asks).
 func (x *run) applicableBudgets(ctx context.Context) ([]*engram.Budget, error) {
 	if x.budgetsRead {
 		return x.budgets, nil
 	}
-	all, err := x.rt.Store.ListBudgets(ctx, x.p.projectID)
+	all, err := x.rt.spends.budgets(ctx, x.rt, x.p.projectID)
 	if err != nil {
 		return nil, err
 	}
@@ -108,6 +110,54 @@ func (x *run) stopForBudget(s *engram.Step, msg string) {
 type spendCache struct {
 	mu      sync.Mutex
 	entries map[spendKey]*spendEntry
+	lists   map[string]*budgetList // by project
+	forgot  map[string]time.Time   // when BudgetsChanged last forgot a project's list
+}
+
+// budgetList is a project's budgets as read at readAt.
+type budgetList struct {
+	budgets []*engram.Budget
+	readAt  time.Time
+}
+
+// budgets returns the project's budgets, read at most once per
+// BudgetCacheTTL (BudgetsChanged forgets them at once).
+func (c *spendCache) budgets(ctx context.Context, rt *Runtime, projectID string) ([]*engram.Budget, error) {
+	if rt.BudgetCacheTTL > 0 {
+		c.mu.Lock()
+		l := c.lists[projectID]
+		c.mu.Unlock()
+		if l != nil && time.Since(l.readAt) < rt.BudgetCacheTTL {
+			return l.budgets, nil
+		}
+	}
+	readAt := time.Now()
+	list, err := rt.Store.ListBudgets(ctx, projectID)
+	if err != nil || rt.BudgetCacheTTL <= 0 {
+		return list, err
+	}
+	c.mu.Lock()
+	if readAt.After(c.forgot[projectID]) {
+		if len(c.lists) > 10000 {
+			clear(c.lists)
+			clear(c.forgot)
+		}
+		c.lists[projectID] = &budgetList{budgets: list, readAt: readAt}
+	}
+	c.mu.Unlock()
+	return list, nil
+}
+
+// BudgetsChanged forgets what this node knows of a project's budgets, so
+// that its next model call reads them: the API calls it when a budget is
+// written. Other nodes see the change within BudgetCacheTTL.
+func (rt *Runtime) BudgetsChanged(projectID string) {
+	c := rt.spends
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.lists, projectID)
+	// A list being read now may predate the change: it is not kept.
+	c.forgot[projectID] = time.Now()
 }
 
 // spendKey is a budget's subject and period: budgets of the same subject
@@ -122,7 +172,9 @@ type spendEntry struct {
 	readAt  time.Time
 }
 
-func newSpendCache() *spendCache { return &spendCache{entries: map[spendKey]*spendEntry{}} }
+func newSpendCache() *spendCache {
+	return &spendCache{entries: map[spendKey]*spendEntry{}, lists: map[string]*budgetList{}, forgot: map[string]time.Time{}}
+}
 
 // spent is b's spend in the period holding now.
 func (c *spendCache) spent(ctx context.Context, rt *Runtime, b *engram.Budget, now time.Time) (*engram.BudgetSpend, error) {

@@ -39,6 +39,7 @@ func addBudget(t *testing.T, rt *runtime.Runtime, pid string, b engram.Budget) *
 	if err := rt.Store.CreateBudget(context.Background(), &b); err != nil {
 		t.Fatal(err)
 	}
+	rt.BudgetsChanged(pid)
 	return &b
 }
 
@@ -274,5 +275,34 @@ func benchmarkBudgets(b *testing.B, n int) {
 		if err := turn(); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestBudgetListCache: a node keeps a project's budget list for
+// BudgetCacheTTL unless told it changed (the API tells it).
+func TestBudgetListCache(t *testing.T) {
+	clock := newBudgetClock(time.Now())
+	rt, pid := setupBudgets(t, clock, nil)
+	rt.BudgetCacheTTL = time.Hour
+	if r := turn(t, rt, pid, "", "", "", "Read the budgets."); r.Status != engram.StatusCompleted {
+		t.Fatal(r.Status)
+	}
+	b := &engram.Budget{ID: engram.NewID("budget"), ProjectID: pid, Scope: engram.BudgetProject, Period: engram.PeriodDay, MaxTokens: 1}
+	if err := rt.Store.CreateBudget(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	if r := turn(t, rt, pid, "", "", "", "Not told yet."); r.Status != engram.StatusCompleted {
+		t.Fatalf("the cached list (no budget) should apply for the hour: %s", r.Status)
+	}
+	rt.BudgetsChanged(pid)
+	wantBudgetStop(t, turn(t, rt, pid, "", "", "", "Told."), b)
+
+	// Without a cache every run reads the list.
+	rt.BudgetCacheTTL = 0
+	if err := rt.Store.DeleteBudget(context.Background(), pid, b.ID); err != nil {
+		t.Fatal(err)
+	}
+	if r := turn(t, rt, pid, "", "", "", "Deleted."); r.Status != engram.StatusCompleted {
+		t.Fatalf("after delete, uncached: %s", r.Status)
 	}
 }

@@ -241,7 +241,7 @@ func openApp(ctx context.Context, e *invocation, sc storeConfig, logger *slog.Lo
 		store.Close()
 		return nil, err
 	}
-	api := &enghttp.Server{Store: store, Responses: rt, Memory: mem, Logger: logger, ValidateAgent: rt.ValidateAgent, Providers: providers, Prices: rt.Prices,
+	api := &enghttp.Server{Store: store, Responses: rt, Memory: mem, Logger: logger, ValidateAgent: rt.ValidateAgent, Providers: providers, Prices: rt.Prices, BudgetsChanged: rt.BudgetsChanged,
 		Ready: func(ctx context.Context) error { _, err := store.ListProjects(ctx); return err }}
 	return &app{store: store, storeName: storeName, providers: providers, runtime: rt, bus: bus, releaseNode: releaseNode, handler: api.Handler()}, nil
 }
