@@ -46,19 +46,25 @@ func (x *run) applicableBudgets(ctx context.Context) ([]*engram.Budget, error) {
 
 // checkBudgets stops the run before a model call that would pass a budget:
 // what the budget's subject spent this period (the usage records stored,
-// plus this run's calls, recorded only when it ends) and this call's input
-// tokens. It returns the message naming the budget, or "".
-func (x *run) checkBudgets(ctx context.Context) (string, error) {
+// plus this run's calls, recorded only when it ends) and, with
+// countInput, this call's input tokens. It returns the message naming the
+// budget, or "". Without countInput it stops only a run whose budget is
+// already spent: the check made before recall and compaction, which call
+// models of their own.
+func (x *run) checkBudgets(ctx context.Context, countInput bool) (string, error) {
 	budgets, err := x.applicableBudgets(ctx)
 	if err != nil || len(budgets) == 0 {
 		return "", err
 	}
 	model := x.p.provider.Name() + "/" + x.p.model
-	// The call's input as the window's items count it (each carries its
-	// count): building the request here would cost a copy of the window.
-	input := tokens.Stable(x.p.instructions()) + toolTokens(x.p.tools) + tokens.Items(x.window)
-	if x.recalled != nil {
-		input += x.recalled.Tokens
+	input := 0
+	if countInput {
+		// The call's input as the window's items count it (each carries
+		// its count): building the request here would copy the window.
+		input = tokens.Stable(x.p.instructions()) + toolTokens(x.p.tools) + tokens.Items(x.window)
+		if x.recalled != nil {
+			input += x.recalled.Tokens
+		}
 	}
 	callCost, _ := x.rt.Prices.Cost(model, engram.Usage{InputTokens: input})
 	var runTokens int64
@@ -77,6 +83,10 @@ func (x *run) checkBudgets(ctx context.Context) (string, error) {
 		tokens := spent.Tokens + runTokens
 		cost := spent.CostUSD + runCost
 		switch {
+		case !countInput && (b.MaxTokens > 0 && tokens >= b.MaxTokens || b.MaxCostUSD > 0 && cost >= b.MaxCostUSD):
+			return fmt.Sprintf("This response stopped before a model call: %s is spent (%d tokens, $%.4f since %s). It resets at %s.",
+				b.Describe(), tokens, cost, formatTime(spent.PeriodStart), formatTime(spent.PeriodEnd)), nil
+		case !countInput:
 		case b.MaxTokens > 0 && tokens+int64(input) > b.MaxTokens:
 			return fmt.Sprintf("This response stopped before a model call that would pass %s: %d tokens spent since %s, and the call's input is %d tokens. It resets at %s.",
 				b.Describe(), tokens, formatTime(spent.PeriodStart), input, formatTime(spent.PeriodEnd)), nil
@@ -89,6 +99,22 @@ func (x *run) checkBudgets(ctx context.Context) (string, error) {
 }
 
 func formatTime(unix int64) string { return time.Unix(unix, 0).UTC().Format(time.RFC3339) }
+
+// budgetStop checks the budgets before step s's model call (see
+// checkBudgets) and ends the run when one is passed.
+func (x *run) budgetStop(ctx context.Context, s *engram.Step, countInput bool) (bool, error) {
+	msg, err := x.checkBudgets(ctx, countInput)
+	if err != nil {
+		s.Status, s.Error, s.CompletedAt = engram.StepFailed, engram.ErrorMessage(err), engram.Now()
+		x.dirty = s
+		return true, err
+	}
+	if msg == "" {
+		return false, nil
+	}
+	x.stopForBudget(s, msg)
+	return true, nil
+}
 
 // stopForBudget ends the run incomplete, before the model call of step s.
 func (x *run) stopForBudget(s *engram.Step, msg string) {

@@ -340,20 +340,17 @@ func (x *run) modelStep(ctx context.Context, s *engram.Step) error {
 			return err
 		}
 	}
+	if stop, err := x.budgetStop(ctx, s, false); stop || err != nil {
+		return err
+	}
 	if !x.recallDone {
 		x.recall(ctx, s)
 	}
 	if x.needsCompaction() {
 		x.compact(ctx, s)
 	}
-	if msg, err := x.checkBudgets(ctx); err != nil || msg != "" {
-		if err != nil {
-			s.Status, s.Error, s.CompletedAt = engram.StepFailed, engram.ErrorMessage(err), engram.Now()
-			x.dirty = s
-			return err
-		}
-		x.stopForBudget(s, msg)
-		return nil
+	if stop, err := x.budgetStop(ctx, s, true); stop || err != nil {
+		return err
 	}
 	res, req, err := x.callModel(ctx)
 	if err != nil {
