@@ -252,3 +252,21 @@ func TestBuiltinDetectors(t *testing.T) {
 		}
 	}
 }
+
+// TestInputRedactionBackground: a background run's input is redacted
+// before it is held in the queue, not only before it reaches the log.
+func TestInputRedactionBackground(t *testing.T) {
+	rt, rec, pid := setupGuarded(t, &engram.Guardrails{Input: engram.Filters{Redact: piiRedactions}})
+	conv := newConversation(t, rt, pid)
+	r, err := rt.CreateResponse(context.Background(), pid, &engram.ResponseRequest{Model: "agent/keeper", Conversation: conv, Background: true, Stream: true,
+		Input: []*engram.Item{{Type: engram.ItemMessage, Role: "user", Content: []engram.Content{{Type: engram.ContentInputText, Text: pii}}}}}, nil)
+	if err != nil || r.Status != engram.StatusCompleted {
+		t.Fatalf("%v %+v", err, r)
+	}
+	noRawPII(t, "the model's request", rec.sent())
+	in, _, err := rt.Store.ListInputItems(context.Background(), pid, r.ID, engram.Page{})
+	if err != nil || len(in) != 1 {
+		t.Fatalf("input items: %v %d", err, len(in))
+	}
+	noRawPII(t, "the stored input", in[0].Text())
+}
