@@ -24,10 +24,13 @@ type Agent struct {
 	Concurrency string `json:"concurrency,omitempty"`
 	// Retention, when set, replaces the project's policy (whole) for the
 	// agent's conversations and the responses that ran in them.
-	Retention *Retention        `json:"retention,omitempty"`
-	Metadata  map[string]string `json:"metadata,omitempty"`
-	CreatedAt int64             `json:"created_at"`
-	UpdatedAt int64             `json:"updated_at"`
+	Retention *Retention `json:"retention,omitempty"`
+	// Guardrails filter the agent's input and output text (redactions,
+	// blocked terms).
+	Guardrails *Guardrails       `json:"guardrails,omitempty"`
+	Metadata   map[string]string `json:"metadata,omitempty"`
+	CreatedAt  int64             `json:"created_at"`
+	UpdatedAt  int64             `json:"updated_at"`
 }
 
 // ContextPolicy bounds what is sent to the model on each call.

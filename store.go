@@ -96,6 +96,7 @@ type Store interface {
 	AuditStore
 	ConnectorStore
 	PolicyStore
+	BudgetStore
 
 	Close() error
 }

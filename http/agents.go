@@ -26,6 +26,7 @@ type agentBody struct {
 	Metadata     *map[string]string    `json:"metadata"`
 	Memory       *agentMemoryBody      `json:"memory"`
 	Retention    json.RawMessage       `json:"retention"` // null removes the agent's own policy
+	Guardrails   *engram.Guardrails    `json:"guardrails"`
 }
 
 // agentMemoryBody is the agent's "memory" object; on update only the
@@ -137,6 +138,13 @@ func (b *agentBody) apply(a *engram.Agent) error {
 				return err
 			}
 			a.Retention = &policy
+		}
+	}
+	if b.Guardrails != nil {
+		// {} removes them; runtime.ValidateAgent checks the patterns.
+		a.Guardrails = b.Guardrails
+		if b.Guardrails.Input.Empty() && b.Guardrails.Output.Empty() {
+			a.Guardrails = nil
 		}
 	}
 	if a.Name == "" {

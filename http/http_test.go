@@ -72,7 +72,7 @@ func newEnvConfigured(t *testing.T, embedder engram.Embedder, configure func(*en
 		t.Fatal(err)
 	}
 	t.Cleanup(rt.Stop)
-	api := &enghttp.Server{Store: db, Responses: rt, Memory: mem, MaxBodyBytes: 64 << 10, ValidateAgent: rt.ValidateAgent, Providers: providers,
+	api := &enghttp.Server{Store: db, Responses: rt, Memory: mem, MaxBodyBytes: 64 << 10, ValidateAgent: rt.ValidateAgent, Providers: providers, BudgetsChanged: rt.BudgetsChanged,
 		Ready: func(ctx context.Context) error { return db.Ping(ctx) }, Policies: authz, Secrets: box}
 	e := &env{store: db, providers: providers, keys: map[string]string{},
 		projects: map[string]string{"mine": engram.NewID("proj"), "theirs": engram.NewID("proj")}}

@@ -56,6 +56,13 @@ type Server struct {
 	// process's next decision reads them at once; nil: decisions see a
 	// change within the authorizer's cache time (a second).
 	Policies interface{ Invalidate(projectID string) }
+	// Prices price usage in the spend budgets show (the runtime's table);
+	// nil: engram.DefaultPrices.
+	Prices engram.Prices
+	// BudgetsChanged is told when a project's budgets are written, so that
+	// the runtime applies them from its next model call (runtime.Runtime's
+	// BudgetsChanged); nil: the runtime sees them when its cache expires.
+	BudgetsChanged func(projectID string)
 }
 
 // Handler returns the API's handler.
@@ -333,6 +340,8 @@ func errorCode(e *engram.Error) string {
 			return "invalid_json"
 		case strings.HasPrefix(e.Message, "Your input exceeds the context window"):
 			return "context_length_exceeded"
+		case strings.HasPrefix(e.Message, "The input holds a term the agent's guardrails block"):
+			return engram.ReasonContentFilter
 		}
 		return "invalid_value"
 	case engram.EUnsupported:

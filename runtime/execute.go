@@ -40,6 +40,11 @@ type run struct {
 	recallDone bool
 	// blocksEdited is set when a tool changed the agent's memory blocks.
 	blocksEdited bool
+	// budgets are those that cap the run, read at its first model call.
+	budgets     []*engram.Budget
+	budgetsRead bool
+	// outputFilters are the agent's output guardrails (nil: none).
+	outputFilters *filters
 
 	seq     int64                // the next stream event's number
 	pending []engram.StoredEvent // events not yet in the store
@@ -63,6 +68,7 @@ type run struct {
 // newRun prepares a run of r from its plan and journal.
 func (rt *Runtime) newRun(p *plan, r *engram.Response, lease engram.Lease, input []*engram.Item, steps []*engram.Step, emitTo func(engram.StoredEvent)) *run {
 	x := &run{rt: rt, p: p, r: r, lease: lease, emitTo: emitTo, input: input, steps: steps, cs: p.context(r)}
+	x.outputFilters = rt.guardsFor(p.agent).output
 	x.window = make([]*engram.Item, 0, len(p.history)+len(input)+4)
 	x.window = append(append(x.window, p.history...), input...)
 	r.Output = r.Output[:0]
@@ -188,7 +194,7 @@ func (x *run) loop(ctx context.Context) error {
 		}
 		last := x.lastModelStep()
 		if last == nil || (last.Status != engram.StepCompleted) {
-			if err := x.modelStep(ctx, last); err != nil {
+			if err := x.modelStep(ctx, last); err != nil || x.r.IncompleteReason != "" {
 				return err
 			}
 			continue
@@ -228,7 +234,7 @@ func (x *run) loop(ctx context.Context) error {
 		case server == 0 || client > 0:
 			return nil // an answer, or calls for the client to make
 		default:
-			if err := x.modelStep(ctx, nil); err != nil {
+			if err := x.modelStep(ctx, nil); err != nil || x.r.IncompleteReason != "" {
 				return err
 			}
 		}
@@ -334,11 +340,17 @@ func (x *run) modelStep(ctx context.Context, s *engram.Step) error {
 			return err
 		}
 	}
+	if stop, err := x.budgetStop(ctx, s, false); stop || err != nil {
+		return err
+	}
 	if !x.recallDone {
 		x.recall(ctx, s)
 	}
 	if x.needsCompaction() {
 		x.compact(ctx, s)
+	}
+	if stop, err := x.budgetStop(ctx, s, true); stop || err != nil {
+		return err
 	}
 	res, req, err := x.callModel(ctx)
 	if err != nil {
@@ -376,7 +388,9 @@ func (x *run) callModel(ctx context.Context) (*engram.ModelResult, *engram.Model
 	if req.Temperature == nil && x.p.agent != nil {
 		req.Temperature = x.p.agent.Temperature
 	}
-	st := &streamState{x: x, base: len(x.r.Output), ids: map[int]string{}}
+	// With output filters, text is streamed once filtered, whole, as its
+	// item completes: a delta streamed before could not be taken back.
+	st := &streamState{x: x, base: len(x.r.Output), ids: map[int]string{}, hold: x.outputFilters != nil}
 	res, err := x.p.provider.Generate(ctx, req, st.onEvent)
 	if err != nil {
 		return nil, nil, err
@@ -384,6 +398,7 @@ func (x *run) callModel(ctx context.Context) (*engram.ModelResult, *engram.Model
 	if res == nil {
 		return nil, nil, engram.Errorf(engram.EUpstream, "provider %s returned no result", x.p.provider.Name())
 	}
+	x.filterOutput(res)
 	for i, it := range res.Output {
 		it.ID = st.id(i, it.Type)
 		if it.Status == "" {
@@ -519,6 +534,7 @@ func (x *run) finish(ctx context.Context, runErr error) (*engram.Response, error
 		if end.Step != nil {
 			end.Step.EventSeq = x.seq
 		}
+		writing := time.Now()
 		if err := x.rt.Store.FinishResponse(ctx, r, end); err != nil {
 			x.rt.Logger.Error("recording a response's end failed", "response", r.ID, "err", err)
 			if x.storeErr(err); x.storeDown.Load() {
@@ -533,9 +549,12 @@ func (x *run) finish(ctx context.Context, runErr error) (*engram.Response, error
 			if runErr == nil {
 				runErr = err
 			}
-		} else if x.p.conv != nil {
-			added := append(append(make([]*engram.Item, 0, len(x.input)+len(r.Output)), x.input...), r.Output...)
-			x.rt.windows.advance(x.p.conv.ID, r.BaseSeq, x.p.conv.Tokens, added, r.LastSeq)
+		} else {
+			x.rt.spends.note(x.usage, writing)
+			if x.p.conv != nil {
+				added := append(append(make([]*engram.Item, 0, len(x.input)+len(r.Output)), x.input...), r.Output...)
+				x.rt.windows.advance(x.p.conv.ID, r.BaseSeq, x.p.conv.Tokens, added, r.LastSeq)
+			}
 		}
 	}
 	x.release()

@@ -83,8 +83,19 @@ type Runtime struct {
 	// client on one node follows a run on another live; nil: such a client
 	// follows it through the store, a poll at a time. Set before Start.
 	Bus engram.EventBus
+	// Prices price model usage for budgets' dollar caps (a model with no
+	// price costs 0); Clock tells the time budget periods are counted in
+	// (time.Now when nil; tests set it).
+	Prices engram.Prices
+	Clock  func() time.Time
+	// BudgetCacheTTL is how long a budget's spend read from the store is
+	// reused (with this node's runs added as they end) before it is read
+	// again; 0 reads it on every model call.
+	BudgetCacheTTL time.Duration
 
 	windows *windowCache
+	spends  *spendCache
+	guards  sync.Map // agent id.vN → *guardrails, compiled
 	broker  *broker
 	live    sync.Map // response id → *run executing here
 	// cancelling holds the ids Cancel is waiting on, for a run that
@@ -110,8 +121,8 @@ func New(store engram.Store, providers *provider.Registry, tools *tool.Registry,
 		Node: "local", LeaseDuration: 15 * time.Second, PollInterval: time.Second, Workers: 32, CancelWait: 2 * time.Second,
 		RetentionInterval: time.Hour, RetentionBatch: 1000, RetentionMaxBatches: 1000,
 		EncodeEvent:    func(ev engram.StreamEvent) []byte { b, _ := json.Marshal(ev); return b },
-		ExtractTimeout: 2 * time.Minute,
-		windows:        newWindowCache(4096), broker: newBroker(), wake: make(chan struct{}, 1), extractWake: make(chan struct{}, 1)}
+		ExtractTimeout: 2 * time.Minute, Prices: engram.DefaultPrices,
+		windows: newWindowCache(4096), spends: newSpendCache(), BudgetCacheTTL: 2 * time.Second, broker: newBroker(), wake: make(chan struct{}, 1), extractWake: make(chan struct{}, 1)}
 }
 
 var _ engram.ResponseService = (*Runtime)(nil)
@@ -142,6 +153,9 @@ func (rt *Runtime) CreateResponse(ctx context.Context, projectID string, req *en
 	}
 	p, err := rt.plan(ctx, projectID, req)
 	if err != nil {
+		return nil, err
+	}
+	if err := rt.filterInput(p, input); err != nil {
 		return nil, err
 	}
 	r := p.newResponse()
@@ -526,6 +540,9 @@ func (rt *Runtime) ValidateAgent(a *engram.Agent) error {
 	p := &plan{agent: a, req: &engram.ResponseRequest{}}
 	if err := rt.resolveTools(p); err != nil {
 		return engram.ParamErrorf(engram.EUnprocessable, "tools", "%s", engram.ErrorMessage(err))
+	}
+	if _, err := compileGuardrails(a.Guardrails); err != nil {
+		return err
 	}
 	return validateContextPolicy(rt, a.Context)
 }

@@ -11,6 +11,9 @@ type streamState struct {
 	ids   map[int]string // item ids by the call's item index
 	added map[int]bool   // items whose output_item.added was emitted
 	open  map[int]string // content part type open per item index
+	// hold keeps text and refusal deltas back: finishItem streams each
+	// part's final (filtered) text as one delta.
+	hold bool
 }
 
 func (s *streamState) id(i int, itemType string) string {
@@ -37,6 +40,9 @@ func (s *streamState) onEvent(ev engram.ModelEvent) {
 		s.added[ev.Index] = true
 		emit(engram.StreamEvent{Type: engram.EventOutputItemAdded, OutputIndex: idx, Item: &it})
 	case engram.ModelTextDelta, engram.ModelRefusalDelta:
+		if s.hold {
+			return
+		}
 		part := engram.ContentOutputText
 		deltaType := engram.EventOutputTextDelta
 		if ev.Type == engram.ModelRefusalDelta {
@@ -84,6 +90,14 @@ func (s *streamState) finishItem(i int, it *engram.Item) {
 			part := it.Content[ci]
 			if !(ci == 0 && opened == part.Type) {
 				emit(engram.StreamEvent{Type: engram.EventContentPartAdded, OutputIndex: idx, ContentIndex: ci, Item: it, Part: &engram.Content{Type: part.Type}})
+			}
+			if s.hold {
+				switch {
+				case part.Type == engram.ContentOutputText && part.Text != "":
+					emit(engram.StreamEvent{Type: engram.EventOutputTextDelta, OutputIndex: idx, ContentIndex: ci, Item: it, Delta: part.Text})
+				case part.Type == engram.ContentRefusal && part.Refusal != "":
+					emit(engram.StreamEvent{Type: engram.EventRefusalDelta, OutputIndex: idx, ContentIndex: ci, Item: it, Delta: part.Refusal})
+				}
 			}
 			switch part.Type {
 			case engram.ContentOutputText:

@@ -58,6 +58,7 @@ var tables = []table{
 	{"connectors", []string{"id"}},
 	{"connector_credentials", []string{"project_id", "connector_id", "end_user"}},
 	{"policies", []string{"id"}},
+	{"budgets", []string{"id"}},
 }
 
 // derived are SQLite's search structures (and their FTS5 shadow tables,

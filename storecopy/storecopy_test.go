@@ -131,6 +131,9 @@ func fill(t *testing.T, s engram.Store) *filled {
 		must(t, err)
 		must(t, s.PutCredential(ctx, cred))
 	}
+	// A budget with a fractional dollar cap (a float on both sides).
+	must(t, s.CreateBudget(ctx, &engram.Budget{ID: engram.NewID("budget"), ProjectID: p.ID, Scope: engram.BudgetAgent, Subject: f.agent.ID,
+		Period: engram.PeriodMonth, MaxTokens: 1_000_000, MaxCostUSD: 12.34, Metadata: map[string]string{"owner": "ada"}}))
 
 	// The retention log: a purge of an old, empty conversation.
 	old := &engram.Conversation{ID: engram.NewID("conv"), ProjectID: p.ID, CreatedAt: now - 90*86400, Metadata: map[string]string{}}

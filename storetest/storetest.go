@@ -38,6 +38,8 @@ func Run(t *testing.T, open func(t *testing.T) engram.Store) {
 		{"RecentItems", testRecentItems},
 		{"CompactionWindow", testCompactionWindow},
 		{"UsageTotals", testUsageTotals},
+		{"Budgets", testBudgets},
+		{"BudgetSpend", testBudgetSpend},
 		{"Extractions", testExtractions},
 		{"Forks", testForks},
 		{"ForkBelowForkPoint", testForkBelowForkPoint},

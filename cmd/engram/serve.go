@@ -50,6 +50,11 @@ on PostgreSQL when -database-url (ENGRAM_DATABASE_URL) names one. Several
 servers on one PostgreSQL database are replicas: any of them serves any
 conversation, and the runs of one that dies are resumed by the others.
 
+ENGRAM_PRICES names a JSON file of model prices in USD per million tokens,
+{"openai/gpt-5.1": {"input": 1.25, "cached": 0.125, "output": 10}, ...},
+laid over the built-in table; budgets' max_cost_usd counts with them
+(docs/budgets.md).
+
 Flags:
 `)
 		fs.PrintDefaults()
@@ -237,6 +242,14 @@ func openApp(ctx context.Context, e *invocation, sc storeConfig, logger *slog.Lo
 		}
 		rt.RetentionInterval = d
 	}
+	if v := e.getenv("ENGRAM_PRICES"); v != "" {
+		// Model prices for budgets' dollar caps, laid over the built-in
+		// table (docs/budgets.md).
+		if rt.Prices, err = engram.LoadPrices(v); err != nil {
+			store.Close()
+			return nil, fmt.Errorf("ENGRAM_PRICES: %w", err)
+		}
+	}
 	// MCP servers are connectors of kind mcp: the pool needs
 	// engram.Connectors to resolve them with the run's user's credential.
 	mcpPool, err := configureMCP(e, connectors, logger)
@@ -278,7 +291,7 @@ func openApp(ctx context.Context, e *invocation, sc storeConfig, logger *slog.Lo
 		return nil, err
 	}
 	jwts := &jwtauth.Authenticator{Projects: store, Logger: logger}
-	api := &enghttp.Server{Store: store, Responses: rt, Memory: mem, Logger: logger, ValidateAgent: rt.ValidateAgent, Providers: providers,
+	api := &enghttp.Server{Store: store, Responses: rt, Memory: mem, Logger: logger, ValidateAgent: rt.ValidateAgent, Providers: providers, Prices: rt.Prices, BudgetsChanged: rt.BudgetsChanged,
 		OperatorProject: operator, Tokens: jwts, Secrets: box,
 		Ready: func(ctx context.Context) error { _, err := store.ListProjects(ctx); return err }, Policies: authz}
 	api.Audit = audit
