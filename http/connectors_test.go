@@ -273,7 +273,7 @@ func TestConnectorAPI(t *testing.T) {
 // TestConnectorWithoutMasterKey: a server with no box stores connectors
 // but refuses their secrets.
 func TestConnectorWithoutMasterKey(t *testing.T) {
-	e := newEnv(t)
+	e := newEnvConfigured(t, nil, func(api *enghttp.Server, _ *sqlite.DB) { api.Secrets = nil })
 	status, out := e.do(t, "mine/admin", "POST", "/v1/connectors", `{"name":"x","kind":"http","config":{"base_url":"https://a.example"},"secret":{"headers":{"A":"b"}}}`)
 	if status != http.StatusServiceUnavailable || !strings.Contains(out, "master key") {
 		t.Errorf("%d %s", status, out)

@@ -64,6 +64,7 @@ func plant(t *testing.T, e *env, admin, user, tag string) *party {
 	p.ids["user"] = user
 	create("policy", "/v1/policies", fmt.Sprintf(`{"name":"pol-%s","policy":%q}`, strings.ToLower(tag),
 		`permit (principal, action, resource) when { context.declared && context.user != "`+mark("policy", false)+`" };`))
+	create("budget", "/v1/budgets", fmt.Sprintf(`{"scope":"user","subject":%q,"period":"month","max_tokens":1000000,"metadata":{"note":%q}}`, user, mark("budget", false)))
 	p.ids["model"] = "agent/agent-" + tag
 	p.ids["project"] = e.projects[strings.Split(admin, "/")[0]]
 	return p
@@ -85,7 +86,7 @@ func secretShown(t *testing.T, body string) {
 var kindOfParam = map[string]string{
 	"agents": "agent", "conversations": "conversation", "items": "item", "responses": "response",
 	"blocks": "block", "records": "record", "schedules": "schedule", "keys": "key", "models": "model",
-	"projects": "project", "connectors": "connector", "credentials": "user", "policies": "policy",
+	"projects": "project", "connectors": "connector", "credentials": "user", "policies": "policy", "budgets": "budget",
 }
 
 // userOwned are the kinds of resource that belong to an end user.
@@ -187,6 +188,8 @@ func request(t *testing.T, op operation, target *party) (path, query, body strin
 		"POST /v1/connectors/{ref}/credentials": `{"user":$USER,"secret":{"headers":{"X":"y"}}}`,
 		"POST /v1/policies":                     `{"name":"intruder","policy":"permit (principal, action, resource);"}`,
 		"POST /v1/policies/{id}":                `{"description":"intruder"}`,
+		"POST /v1/budgets":                      `{"scope":"agent","subject":$AGENT,"period":"day","max_tokens":10}`,
+		"POST /v1/budgets/{id}":                 `{"max_tokens":10}`,
 		"POST /v1/policies/evaluate":            `{"agent":$AGENT,"user":$USER,"tool":"http_request","arguments":{}}`,
 		"POST /v1/responses/{id}/cancel":        `{}`,
 		"POST /v1/schedules/{id}/pause":         `{}`,
