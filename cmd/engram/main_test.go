@@ -19,6 +19,7 @@ type testServer struct {
 	AdminKey string
 	DataDir  string
 	Stop     func() // stops it early, e.g. to restart on the same DataDir
+	Logs     func() string
 }
 
 // lockedBuffer collects a server's output for the test log.
@@ -81,7 +82,7 @@ func startEngram(t *testing.T, env map[string]string) *testServer {
 	}
 	t.Cleanup(stop)
 
-	srv := &testServer{URL: "http://" + addr, AdminKey: vars["ENGRAM_ADMIN_KEY"], DataDir: vars["ENGRAM_DATA"], Stop: stop}
+	srv := &testServer{URL: "http://" + addr, AdminKey: vars["ENGRAM_ADMIN_KEY"], DataDir: vars["ENGRAM_DATA"], Stop: stop, Logs: out.String}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		select {
