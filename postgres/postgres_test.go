@@ -227,7 +227,7 @@ func TestNulInRequestText(t *testing.T) {
 func TestTimeoutsAndLostConnections(t *testing.T) {
 	ctx := context.Background()
 	u := pgtest.Database(t)
-	db, err := Open(ctx, u+"&statement_timeout=100ms&pool_max_conns=2")
+	db, err := Open(ctx, u+"&statement_timeout=500ms&pool_max_conns=2")
 	if err != nil {
 		t.Fatal(err)
 	}
