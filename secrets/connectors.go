@@ -64,7 +64,9 @@ func (c *Connectors) open(ctx context.Context, projectID, connectorID, user stri
 // returns how many it re-sealed. Run again, it finds nothing left to do;
 // stopped part way, it resumes where it was. A credential under a key the
 // box does not hold stops it: ENGRAM_MASTER_KEY_PREVIOUS must name that key.
-func Rotate(ctx context.Context, store engram.ConnectorStore, box *Box, batch int) (int, error) {
+// Each re-sealing is recorded in its project's audit log with audit (nil:
+// not recorded) before the next one, so the log says how far it got.
+func Rotate(ctx context.Context, store engram.ConnectorStore, box *Box, batch int, audit engram.Auditor) (int, error) {
 	if batch <= 0 {
 		batch = 100
 	}
@@ -105,6 +107,14 @@ func Rotate(ctx context.Context, store engram.ConnectorStore, box *Box, batch in
 				return n, err
 			}
 			n++
+			resource := old.ConnectorID
+			if old.User != "" {
+				resource += "/" + old.User
+			}
+			if err := engram.RecordAudit(ctx, audit, &engram.AuditEntry{ProjectID: old.ProjectID, Actor: "cli", Action: "secrets.rotate",
+				Resource: resource, Outcome: engram.AuditSuccess, Details: engram.AuditDetails(map[string]string{"from_key": old.KeyID, "to_key": cred.KeyID})}); err != nil {
+				return n, err
+			}
 		}
 	}
 }

@@ -219,16 +219,22 @@ func TestRotate(t *testing.T) {
 		put(t, db, old, "conn_a", u, "token-"+u)
 	}
 	// Without the old key, rotation stops and says which key it needs.
-	if _, err := secrets.Rotate(ctx, db, newBox(t, key(2)), 2); err == nil || !strings.Contains(err.Error(), old.KeyID()) {
+	if _, err := secrets.Rotate(ctx, db, newBox(t, key(2)), 2, nil); err == nil || !strings.Contains(err.Error(), old.KeyID()) {
 		t.Errorf("rotation without the old key: %v", err)
 	}
 	box := newBox(t, key(2), key(1))
-	n, err := secrets.Rotate(ctx, db, box, 2)
+	n, err := secrets.Rotate(ctx, db, box, 2, engram.StoreAuditor{Store: db})
 	if err != nil || n != len(users) {
 		t.Fatalf("Rotate = %d, %v", n, err)
 	}
-	if n, err := secrets.Rotate(ctx, db, box, 2); err != nil || n != 0 {
+	if n, err := secrets.Rotate(ctx, db, box, 2, engram.StoreAuditor{Store: db}); err != nil || n != 0 {
 		t.Errorf("second Rotate = %d, %v", n, err)
+	}
+	// Each re-sealing is in the project's audit log, once.
+	entries, _, err := db.ListAudit(ctx, "proj_a", engram.AuditFilter{Action: "secrets.rotate"})
+	must(t, err)
+	if len(entries) != len(users) || entries[1].Resource != "conn_a/ada" || !strings.Contains(string(entries[1].Details), old.KeyID()) {
+		t.Errorf("audit after rotation: %d entries, %+v", len(entries), entries)
 	}
 	// Everything opens with the new key alone.
 	newOnly := newBox(t, key(2))

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 
+	"github.com/engram-run/engram"
 	"github.com/engram-run/engram/secrets"
 )
 
@@ -72,7 +73,7 @@ Flags:
 		return err
 	}
 	defer store.Close()
-	n, err := secrets.Rotate(ctx, store, box, *batch)
+	n, err := secrets.Rotate(ctx, store, box, *batch, engram.StoreAuditor{Store: store})
 	if err != nil {
 		return fmt.Errorf("rotate (%d re-sealed before it stopped; run it again once fixed): %w", n, err)
 	}
