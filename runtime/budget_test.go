@@ -134,13 +134,16 @@ func TestMonthBudget(t *testing.T) {
 	b := addBudget(t, rt, pid, engram.Budget{Scope: engram.BudgetProject, Period: engram.PeriodMonth, MaxTokens: 100})
 	// Usage recorded now (the records carry the real time) falls in the
 	// clock's month only when the clock is now: spend it through a record.
-	rec := &engram.Response{ID: engram.NewID("resp"), ProjectID: pid, ConversationID: conv, Model: "scripted/echo", Status: engram.StatusInProgress}
+	// The record's run is held by the test, so the runtime's workers do not
+	// take it for an orphan and claim it meanwhile.
+	held := engram.Lease{Owner: "test", Until: time.Now().Add(time.Hour).UnixMilli()}
+	rec := &engram.Response{ID: engram.NewID("resp"), ProjectID: pid, ConversationID: conv, Model: "scripted/echo", Status: engram.StatusInProgress, Lease: held}
 	ctx := context.Background()
 	if err := rt.Store.CreateResponse(ctx, rec, nil); err != nil {
 		t.Fatal(err)
 	}
 	rec.Status = engram.StatusCompleted
-	if err := rt.Store.FinishResponse(ctx, rec, engram.RunEnd{Usage: []*engram.UsageRecord{{ID: engram.NewID("usage"), ProjectID: pid,
+	if err := rt.Store.FinishResponse(ctx, rec, engram.RunEnd{Lease: held, Usage: []*engram.UsageRecord{{ID: engram.NewID("usage"), ProjectID: pid,
 		ResponseID: rec.ID, ConversationID: conv, Provider: "scripted", Model: "echo", Usage: engram.Usage{InputTokens: 60, OutputTokens: 40},
 		CreatedAt: time.Date(2026, 5, 2, 0, 0, 0, 0, time.UTC).Unix()}}}); err != nil {
 		t.Fatal(err)

@@ -95,6 +95,19 @@ func (rt *Runtime) extractDue(ctx context.Context) bool {
 	if err := rt.Store.FinishExtraction(context.WithoutCancel(ctx), e, usage); err != nil {
 		rt.Logger.Warn("extraction: could not store the outcome", "conversation", e.ConversationID, "err", err)
 	}
+	if written > 0 || e.Status == engram.ExtractionFailed {
+		// A pass that wrote memory records changed state: it is in the
+		// audit log like a write through the API.
+		outcome := engram.AuditSuccess
+		if e.Status == engram.ExtractionFailed {
+			outcome = engram.AuditFailure
+		}
+		if err := engram.RecordAudit(context.WithoutCancel(ctx), rt.Audit, &engram.AuditEntry{ProjectID: e.ProjectID, Actor: "system:extraction",
+			Action: "memory.extract", Resource: e.ConversationID, Outcome: outcome,
+			Details: engram.AuditDetails(map[string]any{"records": written, "through_seq": e.ThroughSeq, "error": e.LastError})}); err != nil {
+			rt.Logger.Error("extraction: could not record the pass in the audit log", "conversation", e.ConversationID, "err", err)
+		}
+	}
 	return true
 }
 

@@ -14,6 +14,7 @@ import (
 func TestExtractionPassRepeats(t *testing.T) {
 	rt, pid, conv := resumeSetup(t)
 	rt.Memory = &memory.Service{Store: rt.Store}
+	rt.Audit = engram.StoreAuditor{Store: rt.Store}
 	ctx := context.Background()
 	a := &engram.Agent{ID: engram.NewID("agent"), ProjectID: pid, Name: "keeper", Model: "scripted/echo",
 		Memory: engram.AgentMemory{Extraction: engram.ExtractionPolicy{EveryTurns: 1}}}
@@ -64,6 +65,12 @@ func TestExtractionPassRepeats(t *testing.T) {
 	}
 	if rt.extractDue(ctx) {
 		t.Error("a failed pass ran again before its backoff")
+	}
+	// The failed pass is in the audit log (the direct passes above are not
+	// extractDue's: only a pass the runtime runs records itself).
+	passes, _, err := rt.Store.ListAudit(ctx, pid, engram.AuditFilter{Action: "memory.extract"})
+	if err != nil || len(passes) != 1 || passes[0].Outcome != engram.AuditFailure || passes[0].Resource != conv || passes[0].Actor != "system:extraction" {
+		t.Errorf("audit of the failed pass: %+v %v", passes, err)
 	}
 }
 

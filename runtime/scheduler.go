@@ -98,4 +98,12 @@ func (rt *Runtime) fire(ctx context.Context, s *engram.Schedule, now time.Time) 
 	if err := rt.Store.RecordScheduleFire(ctx, s.ProjectID, s.ID, firedAt, respID, errMsg); err != nil {
 		rt.Logger.Warn("recording a schedule's fire failed", "schedule", s.ID, "response", respID, "err", err)
 	}
+	outcome := engram.AuditSuccess
+	if errMsg != "" {
+		outcome = engram.AuditFailure
+	}
+	if err := engram.RecordAudit(ctx, rt.Audit, &engram.AuditEntry{ProjectID: s.ProjectID, Actor: "system:schedule", Action: "schedule.fire",
+		Resource: s.ID, Outcome: outcome, Details: engram.AuditDetails(map[string]string{"response_id": respID, "error": errMsg})}); err != nil {
+		rt.Logger.Error("a schedule's fire could not be recorded in the audit log", "schedule", s.ID, "response", respID, "err", err)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -59,6 +60,7 @@ func scheduleEnv(t *testing.T) (*Runtime, *firingStore, string, *engram.Agent, t
 	store := &firingStore{Store: db}
 	rt := New(store, provider.NewRegistry(scripted.New()), tool.Builtins(), nil)
 	rt.PollInterval = 20 * time.Millisecond
+	rt.Audit = engram.StoreAuditor{Store: db}
 	if err := rt.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -126,6 +128,20 @@ func TestScheduleFiresOnce(t *testing.T) {
 	if len(convs) != 3 {
 		t.Errorf("3 fires ran in %d conversations, want a new one each", len(convs))
 	}
+	// Each fire is in the audit log, once, with the response it started.
+	fires := auditOf(t, rt, pid, "schedule.fire")
+	if len(fires) != 3 || fires[0].Resource != s.ID || fires[0].Outcome != engram.AuditSuccess || !strings.Contains(string(fires[0].Details), store.responses()[0].ID) {
+		t.Errorf("audit of 3 fires: %+v", fires)
+	}
+}
+
+func auditOf(t *testing.T, rt *Runtime, pid, action string) []*engram.AuditEntry {
+	t.Helper()
+	entries, _, err := rt.Store.ListAudit(context.Background(), pid, engram.AuditFilter{Action: action})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return entries
 }
 
 func waitEnded(t *testing.T, rt *Runtime, pid, id string) {
@@ -202,6 +218,9 @@ func TestScheduleFailedFire(t *testing.T) {
 	}
 	if got.NextFireAt != t0.Add(2*time.Minute).Unix() {
 		t.Errorf("next fire %v", time.Unix(got.NextFireAt, 0))
+	}
+	if fires := auditOf(t, rt, pid, "schedule.fire"); len(fires) != 1 || fires[0].Outcome != engram.AuditFailure || !strings.Contains(string(fires[0].Details), "nobody") {
+		t.Errorf("audit of a failed fire: %+v", fires)
 	}
 }
 

@@ -23,7 +23,11 @@ func TestAuditCommand(t *testing.T) {
 	srv.call(t, "DELETE", "/v1/agents/beta", "", nil)
 
 	out, _, err := cli(t, srv, srv.AdminKey, "", "audit", "list")
-	if err != nil || !strings.HasPrefix(out, "SEQ") || strings.Count(out, "POST /v1/agents ") != 4 || !strings.Contains(out, "DELETE /v1/agents/{ref}  beta") {
+	// The first start's own changes come first: the default project and
+	// the admin key it seeded.
+	if err != nil || !strings.HasPrefix(out, "SEQ") || strings.Count(out, "POST /v1/agents ") != 4 || !strings.Contains(out, "DELETE /v1/agents/{ref}  beta") ||
+		!regexp.MustCompile(`(?m)^1 .*system:bootstrap +project\.create +proj_default +success`).MatchString(out) ||
+		!regexp.MustCompile(`(?m)^2 .*system:bootstrap +key\.create +key_`).MatchString(out) {
 		t.Fatalf("list: %q %v", out, err)
 	}
 	out, _, err = cli(t, srv, srv.AdminKey, "", "audit", "list", "--action", "DELETE /v1/agents/{ref}", "--json")
@@ -34,7 +38,7 @@ func TestAuditCommand(t *testing.T) {
 	// Online.
 	out, _, err = cli(t, srv, srv.AdminKey, "", "audit", "verify")
 	head := regexp.MustCompile(`head seq (\d+), hash ([0-9a-f]{64})`).FindStringSubmatch(out)
-	if err != nil || head == nil || !strings.HasPrefix(out, "5 entries verified") {
+	if err != nil || head == nil || !strings.HasPrefix(out, "7 entries verified") {
 		t.Fatalf("verify: %q %v", out, err)
 	}
 
@@ -42,7 +46,7 @@ func TestAuditCommand(t *testing.T) {
 	dir := t.TempDir()
 	export := filepath.Join(dir, "audit.jsonl")
 	_, errOut, err := cli(t, srv, srv.AdminKey, "", "audit", "export", "--out", export)
-	if err != nil || !strings.Contains(errOut, "exported 5 entries; head seq 5, hash "+head[2]) {
+	if err != nil || !strings.Contains(errOut, "exported 7 entries; head seq 7, hash "+head[2]) {
 		t.Fatalf("export: %q %v", errOut, err)
 	}
 	data, err := os.ReadFile(export)
@@ -50,11 +54,11 @@ func TestAuditCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines := strings.SplitAfter(strings.TrimSuffix(string(data), "\n"), "\n")
-	if len(lines) != 5 {
+	if len(lines) != 7 {
 		t.Fatalf("export has %d lines", len(lines))
 	}
 	out, _, err = cli(t, srv, "", "", "audit", "verify", "--file", export, "--expect-head", head[2])
-	if err != nil || !strings.Contains(out, "5 entries verified") {
+	if err != nil || !strings.Contains(out, "7 entries verified") {
 		t.Fatalf("verify --file: %q %v", out, err)
 	}
 	stdout, _, err := cli(t, srv, srv.AdminKey, "", "audit", "export")
@@ -75,9 +79,12 @@ func TestAuditCommand(t *testing.T) {
 	swapped := append([]string{}, lines...)
 	swapped[2], swapped[3] = swapped[3], swapped[2]
 	noDetails := append([]string{}, lines...)
-	noDetails[1] = regexp.MustCompile(`"details":\{[^}]*\},`).ReplaceAllString(noDetails[1], "")
+	noDetails[2] = regexp.MustCompile(`"details":\{[^}]*\},`).ReplaceAllString(noDetails[2], "")
 	editedDetails := append([]string{}, lines...)
-	editedDetails[1] = strings.Replace(editedDetails[1], `"status":200`, `"status":201`, 1)
+	editedDetails[2] = strings.Replace(editedDetails[2], `"status":200`, `"status":201`, 1)
+	if noDetails[2] == lines[2] || editedDetails[2] == lines[2] {
+		t.Fatalf("entry 3 has no details to drop or edit: %s", lines[2])
+	}
 	for _, tt := range []struct {
 		name   string
 		lines  []string
@@ -85,7 +92,7 @@ func TestAuditCommand(t *testing.T) {
 		want   string // "" for a copy that verifies
 	}{
 		{"edited", edited, "", "broken at entry 3: audit entry 3: hash does not match"},
-		{"edited details", editedDetails, "", "broken at entry 2: audit entry 2: details do not match"},
+		{"edited details", editedDetails, "", "broken at entry 3: audit entry 3: details do not match"},
 		{"deleted", deleted, "", "broken at entry 3: audit entry 3 follows entry 1"},
 		{"swapped", swapped, "", "broken at entry 4: audit entry 4 follows entry 2"},
 		{"first deleted", lines[1:], "", "broken at entry 2: audit entry 2 comes first"},

@@ -376,6 +376,8 @@ func bootstrap(ctx context.Context, store engram.Store, e *invocation) (string, 
 			if project, err = store.GetProject(ctx, defaultProjectID); err != nil {
 				return "", err
 			}
+		} else if err := auditBootstrap(ctx, store, project.ID, "project.create", project.ID); err != nil {
+			return "", err
 		}
 	} else if project, err = store.GetProject(ctx, defaultProjectID); engram.ErrorCode(err) == engram.ENotFound {
 		// A store made otherwise (imported): its oldest project. The
@@ -390,6 +392,13 @@ func bootstrap(ctx context.Context, store engram.Store, e *invocation) (string, 
 
 // seedAdminKey gives the operator project its first admin key: the one
 // ENGRAM_ADMIN_KEY names, or else, when it has none, a new one printed once.
+// auditBootstrap records what a first start made (the default project, an
+// admin key) in the project's audit log, as the API records what it makes.
+func auditBootstrap(ctx context.Context, store engram.Store, projectID, action, resource string) error {
+	return engram.RecordAudit(ctx, engram.StoreAuditor{Store: store}, &engram.AuditEntry{ProjectID: projectID, Actor: "system:bootstrap",
+		Action: action, Resource: resource, Outcome: engram.AuditSuccess})
+}
+
 func seedAdminKey(ctx context.Context, store engram.Store, e *invocation, projectID string) error {
 	if secret := e.getenv("ENGRAM_ADMIN_KEY"); secret != "" {
 		if len(secret) < 16 {
@@ -400,20 +409,28 @@ func seedAdminKey(ctx context.Context, store engram.Store, e *invocation, projec
 		} else if engram.ErrorCode(err) != engram.ENotFound {
 			return err
 		}
-		err := store.CreateAPIKey(ctx, &engram.APIKey{ID: engram.NewID("key"), ProjectID: projectID, Name: "admin (ENGRAM_ADMIN_KEY)",
-			Prefix: secret[:min(len(secret), 12)], Hash: engram.HashKey(secret), Role: engram.RoleAdmin, CreatedAt: engram.Now()})
+		key := &engram.APIKey{ID: engram.NewID("key"), ProjectID: projectID, Name: "admin (ENGRAM_ADMIN_KEY)",
+			Prefix: secret[:min(len(secret), 12)], Hash: engram.HashKey(secret), Role: engram.RoleAdmin, CreatedAt: engram.Now()}
+		err := store.CreateAPIKey(ctx, key)
 		if engram.ErrorCode(err) == engram.EConflict {
 			return nil // another replica seeded it meanwhile
 		}
-		return err
+		if err != nil {
+			return err
+		}
+		return auditBootstrap(ctx, store, projectID, "key.create", key.ID)
 	}
 	keys, err := store.ListAPIKeys(ctx, projectID)
 	if err != nil || len(keys) > 0 {
 		return err
 	}
 	secret, shown := engram.NewKeySecret()
-	if err := store.CreateAPIKey(ctx, &engram.APIKey{ID: engram.NewID("key"), ProjectID: projectID, Name: "admin (first start)",
-		Prefix: shown, Hash: engram.HashKey(secret), Role: engram.RoleAdmin, CreatedAt: engram.Now()}); err != nil {
+	key := &engram.APIKey{ID: engram.NewID("key"), ProjectID: projectID, Name: "admin (first start)",
+		Prefix: shown, Hash: engram.HashKey(secret), Role: engram.RoleAdmin, CreatedAt: engram.Now()}
+	if err := store.CreateAPIKey(ctx, key); err != nil {
+		return err
+	}
+	if err := auditBootstrap(ctx, store, projectID, "key.create", key.ID); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "Created the first admin API key. It is shown only this once; keep it:\n\n  %s\n\n", secret)
