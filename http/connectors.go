@@ -76,11 +76,12 @@ type (
 		TimeoutMS int    `json:"timeout_ms"`
 	}
 	mcpConnectorConfig struct {
-		Transport string            `json:"transport"`
-		Command   string            `json:"command"`
-		Args      []string          `json:"args"`
-		Env       map[string]string `json:"env"`
-		URL       string            `json:"url"`
+		Transport    string            `json:"transport"`
+		Command      string            `json:"command"`
+		Args         []string          `json:"args"`
+		Env          map[string]string `json:"env"`
+		URL          string            `json:"url"`
+		AllowPrivate bool              `json:"allow_private"`
 	}
 )
 

@@ -45,7 +45,7 @@ func newMCPEnv(t *testing.T, urls map[string]string) *env {
 	t.Cleanup(func() { db.Close() })
 	conns := connectorsByName{}
 	for name, url := range urls {
-		cfg, _ := json.Marshal(mcp.Config{Transport: mcp.TransportHTTP, URL: url})
+		cfg, _ := json.Marshal(mcp.Config{Transport: mcp.TransportHTTP, URL: url, AllowPrivate: true})
 		conns[name] = &engram.Connector{ID: "conn_" + name, Name: name, Kind: engram.ConnectorMCP, Config: cfg}
 	}
 	pool := mcp.New(conns, nil)

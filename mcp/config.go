@@ -19,6 +19,7 @@ import (
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/engram-run/engram"
+	"github.com/engram-run/engram/tool"
 )
 
 // Transports a connector's config may name.
@@ -37,6 +38,11 @@ type Config struct {
 	Args      []string          `json:"args,omitempty"`
 	Env       map[string]string `json:"env,omitempty"`
 	URL       string            `json:"url,omitempty"`
+	// AllowPrivate lets an http server's URL be a private address
+	// (loopback, RFC 1918, link-local): refused otherwise, as http_request
+	// refuses them (see tool.GuardedTransport), so a connector cannot
+	// point a session at the host's own services by mistake.
+	AllowPrivate bool `json:"allow_private,omitempty"`
 }
 
 var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
@@ -134,7 +140,12 @@ func (p *Pool) transport(c *Config, rc *engram.ResolvedConnector) (sdk.Transport
 	case TransportHTTP:
 		base := p.HTTPClient
 		if base == nil {
-			base = http.DefaultClient
+			private := ""
+			if c.AllowPrivate {
+				u, _ := url.Parse(c.URL) // checked by ParseConfig
+				private = tool.HostPort(u)
+			}
+			base = &http.Client{Transport: tool.GuardedTransport(p.ConnectTimeout, private)}
 		}
 		rt := base.Transport
 		if rt == nil {

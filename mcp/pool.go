@@ -21,6 +21,7 @@ import (
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/engram-run/engram"
+	"github.com/engram-run/engram/tool"
 )
 
 // Defaults of a Pool's limits.
@@ -386,6 +387,11 @@ func (p *Pool) connect(ctx context.Context, s *session, c *Config, rc *engram.Re
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
+		}
+		if errors.Is(err, tool.ErrForbiddenAddress) {
+			// Not a server that is down: one it may not reach, whatever
+			// the retries.
+			return nil, engram.Errorf(engram.EForbidden, "MCP connector %q: its url is a private address (loopback, private network, link-local), which is refused unless its config says allow_private: true", s.connector)
 		}
 		return nil, engram.Errorf(engram.EUnavailable, "MCP server %q cannot be reached: %v", s.connector, err)
 	}

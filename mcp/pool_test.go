@@ -358,7 +358,7 @@ func countingServer(t *testing.T, tokens ...string) (url string, sessions, listi
 }
 
 func httpConnector(name, url string, perUser bool) *engram.Connector {
-	cfg, _ := json.Marshal(Config{Transport: TransportHTTP, URL: url})
+	cfg, _ := json.Marshal(Config{Transport: TransportHTTP, URL: url, AllowPrivate: true})
 	return &engram.Connector{Name: name, Config: cfg, PerUser: perUser}
 }
 
@@ -549,4 +549,22 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// TestHTTPPrivateAddressRefused: an http server at a private address (here
+// loopback) is not reached unless its connector says allow_private, as
+// http_request refuses such addresses.
+func TestHTTPPrivateAddressRefused(t *testing.T) {
+	url, sessions := httpServer(t, "")
+	cfg, _ := json.Marshal(Config{Transport: TransportHTTP, URL: url})
+	conns := &mapConnectors{}
+	conns.add(&engram.Connector{Name: "srv", Config: cfg}, nil)
+	p, _ := newPool(t, conns)
+	_, err := p.Tools(context.Background(), "proj_test", engram.ToolSpec{Type: engram.ToolMCP, Connector: "srv"}, "")
+	if engram.ErrorCode(err) != engram.EForbidden || !strings.Contains(err.Error(), "allow_private") {
+		t.Errorf("a loopback MCP server without allow_private: %v", err)
+	}
+	if n := sessions.Load(); n != 0 {
+		t.Errorf("the server saw %d sessions", n)
+	}
 }

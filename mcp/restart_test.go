@@ -27,7 +27,7 @@ func TestHTTPServerRestart(t *testing.T) {
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*handler.Load()).ServeHTTP(w, r) }))
 	t.Cleanup(ts.Close)
 	conns := &mapConnectors{}
-	cfg, _ := json.Marshal(Config{Transport: TransportHTTP, URL: ts.URL})
+	cfg, _ := json.Marshal(Config{Transport: TransportHTTP, URL: ts.URL, AllowPrivate: true})
 	conns.add(&engram.Connector{Name: "srv", Config: cfg}, nil)
 	p, _ := newPool(t, conns)
 	if out := mustCall(t, p, "", "srv__echo", `{"text":"a"}`); out != "echo: a" {

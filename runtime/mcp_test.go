@@ -52,7 +52,7 @@ func mcpServer(t *testing.T) string {
 }
 
 func mcpConnector(url string) *engram.Connector {
-	cfg, _ := json.Marshal(mcp.Config{Transport: mcp.TransportHTTP, URL: url})
+	cfg, _ := json.Marshal(mcp.Config{Transport: mcp.TransportHTTP, URL: url, AllowPrivate: true})
 	return &engram.Connector{ID: "conn_weather", Name: "weather", Kind: engram.ConnectorMCP, Config: cfg}
 }
 

@@ -2,11 +2,15 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/engram-run/engram"
+	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
 type noConnectors struct{}
@@ -38,5 +42,49 @@ func TestConfigureMCP(t *testing.T) {
 		if _, err := configureMCP(with(map[string]string{k: v}), noConnectors{}, nil); err == nil || !strings.Contains(err.Error(), k) {
 			t.Errorf("%s=%s: err = %v", k, v, err)
 		}
+	}
+}
+
+// TestMCPThroughConnector: on a real server, an MCP server registered as a
+// connector (streamable HTTP, its header a per-user secret) gives an agent
+// its tools; the scripted model calls one for ada and reads the answer,
+// which the server gave only because ada's header came with the call.
+func TestMCPThroughConnector(t *testing.T) {
+	s := sdk.NewServer(&sdk.Implementation{Name: "weather", Version: "1"}, nil)
+	type in struct {
+		City string `json:"city"`
+	}
+	sdk.AddTool(s, &sdk.Tool{Name: "forecast", Description: "the forecast for a city"},
+		func(ctx context.Context, req *sdk.CallToolRequest, a in) (*sdk.CallToolResult, any, error) {
+			if req.Extra == nil || req.Extra.Header.Get("Authorization") != "Bearer ada-weather-token" {
+				return nil, nil, fmt.Errorf("who are you?")
+			}
+			return &sdk.CallToolResult{Content: []sdk.Content{&sdk.TextContent{Text: "sunny in " + a.City}}}, nil, nil
+		})
+	ts := httptest.NewServer(sdk.NewStreamableHTTPHandler(func(*http.Request) *sdk.Server { return s }, nil))
+	// Closed after the Engram server (cleanups run last first): the
+	// session's open stream would hold Close until then.
+	t.Cleanup(ts.Close)
+
+	srv := startEngram(t, nil)
+	for _, step := range []struct{ path, body string }{
+		{"/v1/connectors", `{"name":"weather","kind":"mcp","per_user":true,"config":{"transport":"http","url":"` + ts.URL + `","allow_private":true}}`},
+		{"/v1/connectors/weather/credentials", `{"user":"ada","secret":{"headers":{"Authorization":"Bearer ada-weather-token"}}}`},
+		{"/v1/agents", `{"name":"forecaster","model":"scripted/echo","memory":{"recall":"off"},"tools":[{"type":"mcp","connector":"weather"}]}`},
+	} {
+		if st := srv.call(t, "POST", step.path, step.body, nil); st != http.StatusOK {
+			t.Fatalf("POST %s: %d", step.path, st)
+		}
+	}
+	var r respBody
+	if st := srv.call(t, "POST", "/v1/responses", `{"model":"agent/forecaster","user":"ada","input":"call weather__forecast {\"city\":\"Porto\"}"}`, &r); st != http.StatusOK {
+		t.Fatalf("response: %d %+v", st, r)
+	}
+	if r.Status != "completed" || len(r.Output) != 3 || r.Output[1].Output != "sunny in Porto" || r.Output[2].Content[0].Text != "tool said: sunny in Porto" {
+		t.Errorf("ada's run: %+v", r)
+	}
+	// bob has no credential for this per-user connector: his run cannot use it.
+	if st := srv.call(t, "POST", "/v1/responses", `{"model":"agent/forecaster","user":"bob","input":"call weather__forecast {\"city\":\"Porto\"}"}`, &r); st == http.StatusOK && r.Status == "completed" && strings.Contains(r.Output[len(r.Output)-1].Content[0].Text, "sunny") {
+		t.Errorf("bob's run reached the server with no credential: %+v", r)
 	}
 }
