@@ -93,7 +93,9 @@ func TestFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	for deadline := time.Now().Add(20 * time.Second); ; {
+	// A loaded machine (CI runs every package at once, under -race) may be
+	// slow to start the runs: wait as long as a client would.
+	for deadline := time.Now().Add(60 * time.Second); ; {
 		var held int
 		if err := conn.QueryRow(ctx, `SELECT count(*) FROM responses WHERE status = 'in_progress' AND lease_owner LIKE 'replica-0/%'`).Scan(&held); err != nil {
 			t.Fatal(err)
@@ -102,7 +104,10 @@ func TestFailover(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("replica-0 took no run in 20s")
+			var states string
+			_ = conn.QueryRow(ctx, `SELECT string_agg(status || ' ' || coalesce(lease_owner, '') || ' ' || n, ', ') FROM
+				(SELECT status, split_part(lease_owner, '/', 1) AS lease_owner, count(*) AS n FROM responses GROUP BY 1, 2) s`).Scan(&states)
+			t.Fatalf("replica-0 took no run in 60s; responses by status and owner: %s\nreplica-0's log:\n%s", states, nodes[0].logs.String())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
