@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -53,11 +54,6 @@ type ObjectStore struct {
 	MaxGetBytes int
 	MaxPutBytes int
 	Timeout     time.Duration
-	// HTTPClient, when set, gives the client requests to a connector's
-	// endpoint go through; allowPrivate is the connector's allow_private.
-	// Nil: a shared client that refuses loopback, private, link-local
-	// (metadata) and other non-public addresses unless allowPrivate.
-	HTTPClient func(allowPrivate bool) *http.Client
 }
 
 // Tool returns the object_store tool over conns.
@@ -159,7 +155,12 @@ func (o *ObjectStore) Call(ctx context.Context, call engram.ToolCall) (string, e
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	c := &client{s3: o.client(cfg, rc.Secret), cfg: cfg, maxGet: o.maxGet()}
+	hc, err := endpointClient(cfg, timeout)
+	if err != nil {
+		return "", err
+	}
+	defer hc.CloseIdleConnections()
+	c := &client{s3: o.client(cfg, rc.Secret, hc), cfg: cfg, maxGet: o.maxGet()}
 	var out any
 	switch args.Op {
 	case "get":
@@ -198,7 +199,7 @@ func (o *ObjectStore) maxPut() int {
 // client builds an S3 client from the connector alone: its static keys
 // (or none, for a public bucket), never the environment's, the shared
 // files' or the instance's credentials.
-func (o *ObjectStore) client(cfg config, secret engram.Secret) *s3.Client {
+func (o *ObjectStore) client(cfg config, secret engram.Secret, hc *http.Client) *s3.Client {
 	opts := s3.Options{
 		Region:       cfg.Region,
 		UsePathStyle: cfg.PathStyle,
@@ -208,7 +209,7 @@ func (o *ObjectStore) client(cfg config, secret engram.Secret) *s3.Client {
 		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
 		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
 		RetryMaxAttempts:           2,
-		HTTPClient:                 defaultHTTPClient(cfg.AllowPrivate),
+		HTTPClient:                 hc,
 	}
 	if opts.Region == "" {
 		opts.Region = "us-east-1"
@@ -219,10 +220,23 @@ func (o *ObjectStore) client(cfg config, secret engram.Secret) *s3.Client {
 	if id := secret.Fields["access_key_id"]; id != "" {
 		opts.Credentials = credentials.NewStaticCredentialsProvider(id, secret.Fields["secret_access_key"], secret.Fields["session_token"])
 	}
-	if o.HTTPClient != nil {
-		opts.HTTPClient = o.HTTPClient(cfg.AllowPrivate)
-	}
 	return s3.New(opts)
+}
+
+// endpointClient reaches the connector's endpoint through http_request's
+// address guard (tool.GuardedTransport): public addresses only, unless the
+// connector says allow_private, which lets its endpoint's host and port
+// (only those) be private.
+func endpointClient(cfg config, timeout time.Duration) (*http.Client, error) {
+	private := ""
+	if cfg.AllowPrivate && cfg.Endpoint != "" {
+		u, err := url.Parse(cfg.Endpoint)
+		if err != nil || u.Host == "" {
+			return nil, engram.Errorf(engram.EInvalid, "%s: connector %q has an invalid endpoint %q", Name, cfg.name, cfg.Endpoint)
+		}
+		private = tool.HostPort(u)
+	}
+	return &http.Client{Transport: tool.GuardedTransport(timeout, private)}, nil
 }
 
 // checkKey refuses a key that could leave the connector's prefix once a
@@ -405,7 +419,7 @@ func (o *ObjectStore) toModel(ctx context.Context, cfg config, args arguments, e
 			return engram.Errorf(engram.EForbidden, "%s: the storage service refused %s: %s: %s", Name, args.Op, api.ErrorCode(), api.ErrorMessage())
 		}
 		return engram.Errorf(engram.EInvalid, "%s: the storage service refused %s: %s: %s", Name, args.Op, api.ErrorCode(), api.ErrorMessage())
-	case errors.Is(err, errPrivateAddress):
+	case errors.Is(err, tool.ErrForbiddenAddress):
 		return engram.Errorf(engram.EForbidden, "%s: the storage endpoint %s is not a public address, and connector %q does not allow private ones (allow_private)", Name, cfg.Endpoint, cfg.name)
 	case errors.Is(err, context.DeadlineExceeded):
 		return engram.Errorf(engram.EInvalid, "%s: %s took longer than %s and was abandoned", Name, args.Op, timeout)
