@@ -258,11 +258,16 @@ func decodeSecret(raw json.RawMessage) (*engram.Secret, error) {
 	return &s, nil
 }
 
-func (s *Server) needSecrets() error {
-	if s.Secrets == nil {
-		return engram.Errorf(engram.EUnavailable, "Credentials cannot be stored: this server has no master key.")
+// seal checks a secret against what c's kind holds and seals it as the
+// credential of user ("" for the shared one).
+func (s *Server) seal(c *engram.Connector, user string, secret *engram.Secret) (*engram.Credential, error) {
+	if err := checkSecret(c.Kind, secret, "secret"); err != nil {
+		return nil, err
 	}
-	return nil
+	if s.Secrets == nil {
+		return nil, engram.Errorf(engram.EUnavailable, "Credentials cannot be stored: this server has no master key.")
+	}
+	return s.Secrets.Seal(c.ProjectID, c.ID, user, *secret)
 }
 
 func (s *Server) createConnector(w http.ResponseWriter, r *http.Request) {
@@ -287,14 +292,9 @@ func (s *Server) createConnector(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	secret, err := decodeSecret(body.Secret)
-	if err == nil && secret != nil {
-		err = checkSecret(c.Kind, secret, "secret")
-	}
 	var cred *engram.Credential
 	if err == nil && secret != nil {
-		if err = s.needSecrets(); err == nil {
-			cred, err = s.Secrets.Seal(c.ProjectID, c.ID, "", *secret)
-		}
+		cred, err = s.seal(c, "", secret)
 	}
 	if err == nil {
 		err = s.Store.CreateConnector(r.Context(), c)
@@ -391,15 +391,10 @@ func (s *Server) updateConnector(w http.ResponseWriter, r *http.Request) {
 	if err == nil && len(body.Secret) > 0 {
 		secret, err = decodeSecret(body.Secret)
 		removeSecret = err == nil && secret == nil
-		if err == nil && secret != nil {
-			err = checkSecret(c.Kind, secret, "secret")
-		}
 	}
 	var cred *engram.Credential
 	if err == nil && secret != nil {
-		if err = s.needSecrets(); err == nil {
-			cred, err = s.Secrets.Seal(c.ProjectID, c.ID, "", *secret)
-		}
+		cred, err = s.seal(c, "", secret)
 	}
 	// The settings first: the refusals an update meets (a name taken) then
 	// leave the stored secret as it was.
@@ -453,15 +448,11 @@ func (s *Server) putCredential(w http.ResponseWriter, r *http.Request) {
 			err = engram.ParamErrorf(engram.EInvalid, "user", "Missing required parameter: 'user' (the shared credential is the connector's 'secret').")
 		case body.Secret == nil:
 			err = engram.ParamErrorf(engram.EInvalid, "secret", "Missing required parameter: 'secret'.")
-		default:
-			err = checkSecret(c.Kind, body.Secret, "secret")
 		}
 	}
 	var cred *engram.Credential
 	if err == nil {
-		if err = s.needSecrets(); err == nil {
-			cred, err = s.Secrets.Seal(c.ProjectID, c.ID, body.User, *body.Secret)
-		}
+		cred, err = s.seal(c, body.User, body.Secret)
 	}
 	if err == nil {
 		err = s.Store.PutCredential(r.Context(), cred)
