@@ -81,29 +81,11 @@ func (db *DB) UpdateBudget(ctx context.Context, b *engram.Budget) error {
 	if err != nil {
 		return err
 	}
-	return db.tx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE budgets SET period = $1, max_tokens = $2, max_cost_micro_usd = $3, metadata = $4, updated_at = $5
+	return db.changeOne(ctx, "budget", b.ID, `UPDATE budgets SET period = $1, max_tokens = $2, max_cost_micro_usd = $3, metadata = $4, updated_at = $5
 			WHERE project_id = $6 AND id = $7`, b.Period, b.MaxTokens, b.MaxCostMicroUSD(), meta, b.UpdatedAt, b.ProjectID, b.ID)
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() == 0 {
-			return notFound("budget", b.ID)
-		}
-		return nil
-	})
 }
 
 // DeleteBudget implements engram.Store.
 func (db *DB) DeleteBudget(ctx context.Context, projectID, id string) error {
-	return db.tx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `DELETE FROM budgets WHERE project_id = $1 AND id = $2`, projectID, id)
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() == 0 {
-			return notFound("budget", id)
-		}
-		return nil
-	})
+	return db.changeOne(ctx, "budget", id, `DELETE FROM budgets WHERE project_id = $1 AND id = $2`, projectID, id)
 }

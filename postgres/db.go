@@ -277,3 +277,18 @@ func (db *DB) ClaimNode(ctx context.Context, node string) (release func(), err e
 	pc := conn.Hijack()
 	return func() { pc.Close(context.Background()) }, nil
 }
+
+// changeOne runs one UPDATE or DELETE in its own transaction; a statement
+// that touched no row is ENotFound for kind id.
+func (db *DB) changeOne(ctx context.Context, kind, id, query string, args ...any) error {
+	return db.tx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, query, args...)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return notFound(kind, id)
+		}
+		return nil
+	})
+}

@@ -196,14 +196,5 @@ func (db *DB) ListBlockVersions(ctx context.Context, projectID, id string) ([]*e
 // DeleteBlock implements engram.BlockStore. Its versions go with it; agents
 // that still name it simply no longer see it.
 func (db *DB) DeleteBlock(ctx context.Context, projectID, id string) error {
-	return db.tx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `DELETE FROM memory_blocks WHERE project_id = $1 AND id = $2`, projectID, id)
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() == 0 {
-			return notFound("memory block", id)
-		}
-		return nil
-	})
+	return db.changeOne(ctx, "memory block", id, `DELETE FROM memory_blocks WHERE project_id = $1 AND id = $2`, projectID, id)
 }

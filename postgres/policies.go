@@ -86,14 +86,5 @@ func (db *DB) UpdatePolicy(ctx context.Context, p *engram.Policy) error {
 
 // DeletePolicy implements engram.Store.
 func (db *DB) DeletePolicy(ctx context.Context, projectID, id string) error {
-	return db.tx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `DELETE FROM policies WHERE project_id = $1 AND id = $2`, projectID, id)
-		if err != nil {
-			return mapErr(err)
-		}
-		if tag.RowsAffected() == 0 {
-			return notFound("policy", id)
-		}
-		return nil
-	})
+	return db.changeOne(ctx, "policy", id, `DELETE FROM policies WHERE project_id = $1 AND id = $2`, projectID, id)
 }

@@ -48,16 +48,7 @@ func (db *DB) UpdateProject(ctx context.Context, p *engram.Project) error {
 	if err != nil {
 		return err
 	}
-	return db.tx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE projects SET name = $1, retention = $2, auth = $3 WHERE id = $4`, p.Name, string(retention), string(auth), p.ID)
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() == 0 {
-			return notFound("project", p.ID)
-		}
-		return nil
-	})
+	return db.changeOne(ctx, "project", p.ID, `UPDATE projects SET name = $1, retention = $2, auth = $3 WHERE id = $4`, p.Name, string(retention), string(auth), p.ID)
 }
 
 const projectColumns = `id, name, retention, auth, created_at`

@@ -15,16 +15,7 @@ func (db *DB) SetRetention(ctx context.Context, projectID string, r engram.Reten
 	if err != nil {
 		return err
 	}
-	return db.tx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE projects SET retention = $1 WHERE id = $2`, string(body), projectID)
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() == 0 {
-			return notFound("project", projectID)
-		}
-		return nil
-	})
+	return db.changeOne(ctx, "project", projectID, `UPDATE projects SET retention = $1 WHERE id = $2`, string(body), projectID)
 }
 
 // Purge implements engram.RetentionStore, as the sqlite store does: every

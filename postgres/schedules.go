@@ -124,16 +124,7 @@ func (db *DB) UpdateSchedule(ctx context.Context, s *engram.Schedule) error {
 
 // DeleteSchedule implements engram.Store.
 func (db *DB) DeleteSchedule(ctx context.Context, projectID, id string) error {
-	return db.tx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `DELETE FROM schedules WHERE project_id = $1 AND id = $2`, projectID, id)
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() == 0 {
-			return notFound("schedule", id)
-		}
-		return nil
-	})
+	return db.changeOne(ctx, "schedule", id, `DELETE FROM schedules WHERE project_id = $1 AND id = $2`, projectID, id)
 }
 
 // DueSchedules implements engram.Store. Every replica's scheduler may read

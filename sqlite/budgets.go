@@ -79,29 +79,11 @@ func (db *DB) UpdateBudget(ctx context.Context, b *engram.Budget) error {
 	if err != nil {
 		return err
 	}
-	return db.tx(ctx, func(tx *txConn) error {
-		res, err := tx.ExecContext(ctx, `UPDATE budgets SET period = ?, max_tokens = ?, max_cost_micro_usd = ?, metadata = ?, updated_at = ?
+	return db.changeOne(ctx, "budget", b.ID, `UPDATE budgets SET period = ?, max_tokens = ?, max_cost_micro_usd = ?, metadata = ?, updated_at = ?
 			WHERE project_id = ? AND id = ?`, b.Period, b.MaxTokens, b.MaxCostMicroUSD(), meta, b.UpdatedAt, b.ProjectID, b.ID)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return notFound("budget", b.ID)
-		}
-		return nil
-	})
 }
 
 // DeleteBudget implements engram.Store.
 func (db *DB) DeleteBudget(ctx context.Context, projectID, id string) error {
-	return db.tx(ctx, func(tx *txConn) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM budgets WHERE project_id = ? AND id = ?`, projectID, id)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return notFound("budget", id)
-		}
-		return nil
-	})
+	return db.changeOne(ctx, "budget", id, `DELETE FROM budgets WHERE project_id = ? AND id = ?`, projectID, id)
 }

@@ -319,3 +319,18 @@ func boolInt(b bool) int {
 	}
 	return 0
 }
+
+// changeOne runs one UPDATE or DELETE in its own transaction; a statement
+// that touched no row is ENotFound for kind id.
+func (db *DB) changeOne(ctx context.Context, kind, id, query string, args ...any) error {
+	return db.tx(ctx, func(tx *txConn) error {
+		res, err := tx.ExecContext(ctx, query, args...)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return notFound(kind, id)
+		}
+		return nil
+	})
+}

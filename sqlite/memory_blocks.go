@@ -193,14 +193,5 @@ func (db *DB) ListBlockVersions(ctx context.Context, projectID, id string) ([]*e
 // DeleteBlock implements engram.BlockStore. Its versions go with it; agents
 // that still name it simply no longer see it.
 func (db *DB) DeleteBlock(ctx context.Context, projectID, id string) error {
-	return db.tx(ctx, func(tx *txConn) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM memory_blocks WHERE project_id = ? AND id = ?`, projectID, id)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return notFound("memory block", id)
-		}
-		return nil
-	})
+	return db.changeOne(ctx, "memory block", id, `DELETE FROM memory_blocks WHERE project_id = ? AND id = ?`, projectID, id)
 }

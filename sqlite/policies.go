@@ -89,14 +89,5 @@ func (db *DB) UpdatePolicy(ctx context.Context, p *engram.Policy) error {
 
 // DeletePolicy implements engram.Store.
 func (db *DB) DeletePolicy(ctx context.Context, projectID, id string) error {
-	return db.tx(ctx, func(tx *txConn) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM policies WHERE project_id = ? AND id = ?`, projectID, id)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return notFound("policy", id)
-		}
-		return nil
-	})
+	return db.changeOne(ctx, "policy", id, `DELETE FROM policies WHERE project_id = ? AND id = ?`, projectID, id)
 }

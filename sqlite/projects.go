@@ -48,16 +48,7 @@ func (db *DB) UpdateProject(ctx context.Context, p *engram.Project) error {
 	if err != nil {
 		return err
 	}
-	return db.tx(ctx, func(tx *txConn) error {
-		res, err := tx.ExecContext(ctx, `UPDATE projects SET name = ?, retention = ?, auth = ? WHERE id = ?`, p.Name, retention, auth, p.ID)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return notFound("project", p.ID)
-		}
-		return nil
-	})
+	return db.changeOne(ctx, "project", p.ID, `UPDATE projects SET name = ?, retention = ?, auth = ? WHERE id = ?`, p.Name, retention, auth, p.ID)
 }
 
 const projectColumns = `id, name, retention, auth, created_at`

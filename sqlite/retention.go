@@ -16,16 +16,7 @@ func (db *DB) SetRetention(ctx context.Context, projectID string, r engram.Reten
 	if err != nil {
 		return err
 	}
-	return db.tx(ctx, func(tx *txConn) error {
-		res, err := tx.ExecContext(ctx, `UPDATE projects SET retention = ? WHERE id = ?`, body, projectID)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return notFound("project", projectID)
-		}
-		return nil
-	})
+	return db.changeOne(ctx, "project", projectID, `UPDATE projects SET retention = ? WHERE id = ?`, body, projectID)
 }
 
 // Purge implements engram.RetentionStore. Every query it makes walks an

@@ -119,16 +119,7 @@ func (db *DB) UpdateSchedule(ctx context.Context, s *engram.Schedule) error {
 
 // DeleteSchedule implements engram.Store.
 func (db *DB) DeleteSchedule(ctx context.Context, projectID, id string) error {
-	return db.tx(ctx, func(tx *txConn) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM schedules WHERE project_id = ? AND id = ?`, projectID, id)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return notFound("schedule", id)
-		}
-		return nil
-	})
+	return db.changeOne(ctx, "schedule", id, `DELETE FROM schedules WHERE project_id = ? AND id = ?`, projectID, id)
 }
 
 // DueSchedules implements engram.Store.
