@@ -27,8 +27,9 @@ type AuditEntry struct {
 	Action string `json:"action"`
 	// Resource is what it was done to: an id, a tool's name, a path.
 	Resource string `json:"resource"`
-	// Outcome: "success" or "failure" (mutations, tool calls), "allow",
-	// "deny" or "ask" (policy decisions).
+	// Outcome: "success" or "failure" (mutations, tool calls), "refused"
+	// (a tool call the tool said no to), "allow", "deny" or "ask" (policy
+	// decisions).
 	Outcome string `json:"outcome"`
 	// Details hold what else matters (status code, the policies that
 	// decided, a request id); never secrets. DetailsDigest is the SHA-256

@@ -13,6 +13,9 @@ import (
 const (
 	AuditSuccess = "success"
 	AuditFailure = "failure"
+	// AuditRefused is a tool call the tool itself said no to (a guarded
+	// address, a missing per-user credential): the run goes on.
+	AuditRefused = "refused"
 )
 
 // AuditMaxLimit bounds a page of audit entries.

@@ -338,3 +338,28 @@ func TestPolicyAuditFailsClosed(t *testing.T) {
 		t.Errorf("resumed: %s %q, %d calls", done.Status, answer(done), g.tools["effect"].calls.Load())
 	}
 }
+
+// TestToolFailureAudited: a tool that fails outright (not a refusal the
+// model can act on) fails the run, and the call is in the audit log as a
+// failure with the error; a refusal is "refused" and the run goes on.
+func TestToolFailureAudited(t *testing.T) {
+	g := setupGoverned(t, nil, "flaky", "guarded")
+	g.tools["flaky"].refuse = func(map[string]any) error { return engram.Errorf(engram.EUpstream, "the upstream broke") }
+	g.tools["guarded"].refuse = func(map[string]any) error { return engram.Errorf(engram.EForbidden, "not that address") }
+	if _, err := ask(g.rt, g.pid, "", `call flaky {}`, func(req *engram.ResponseRequest) { req.User = "ada" }); engram.ErrorCode(err) != engram.EUpstream {
+		t.Errorf("a failing tool: %v, want the run to fail with the tool's error", err)
+	}
+	if r := g.ask(t, `call guarded {}`); r.Status != engram.StatusCompleted || answer(r) != "tool said: error: not that address" {
+		t.Errorf("a refusing tool: %s %q", r.Status, answer(r))
+	}
+	want := "policy.decide flaky allow|tool.call flaky failure|policy.decide guarded allow|tool.call guarded refused"
+	if got := strings.Join(g.audit.lines(), "|"); got != want {
+		t.Errorf("audit %q, want %q", got, want)
+	}
+	g.audit.mu.Lock()
+	details := string(g.audit.entries[1].Details)
+	g.audit.mu.Unlock()
+	if !strings.Contains(details, "the upstream broke") {
+		t.Errorf("the failure's details: %s", details)
+	}
+}

@@ -154,35 +154,32 @@ func (x *run) callTool(ctx context.Context, s *engram.Step, spec *engram.ToolSpe
 		User: x.r.User, CallID: call.CallID, Arguments: args, IdempotencyKey: s.IdempotencyKey,
 		Connector: spec.Connector,
 	})
-	outcome := "success"
-	if err != nil {
-		// The tool's refusals (bad arguments; a guard or a missing
-		// credential saying no) are answers the model can act on; the run
-		// goes on. Anything else fails the run.
-		switch engram.ErrorCode(err) {
-		case engram.EInvalid:
-			outcome = "failure"
-		case engram.EForbidden:
-			outcome = "refused"
-		default:
-			s.Status, s.Error, s.CompletedAt = engram.StepFailed, engram.ErrorMessage(err), engram.Now()
-			x.dirty = s
-			if aerr := x.audit(ctx, "tool.call", call.Name, "failure", call, map[string]any{"step": s.N, "error": engram.ErrorMessage(err)}); aerr != nil {
-				return aerr
-			}
-			return fmt.Errorf("tool %s: %w", call.Name, err)
-		}
-		out = "error: " + engram.ErrorMessage(err)
-	}
-	details := map[string]any{"step": s.N}
+	// The tool's refusals (bad arguments; a guard or a missing credential
+	// saying no) are answers the model can act on; the run goes on.
+	// Anything else fails the run.
+	outcome, details, fatal := engram.AuditSuccess, map[string]any{"step": s.N}, false
 	if err != nil {
 		details["error"] = engram.ErrorMessage(err)
+		switch engram.ErrorCode(err) {
+		case engram.EInvalid:
+			outcome = engram.AuditFailure
+		case engram.EForbidden:
+			outcome = engram.AuditRefused
+		default:
+			outcome, fatal = engram.AuditFailure, true
+			s.Status, s.Error, s.CompletedAt = engram.StepFailed, engram.ErrorMessage(err), engram.Now()
+			x.dirty = s
+		}
+		out = "error: " + engram.ErrorMessage(err)
 	}
 	// Recorded before the step completes: if the record cannot be made,
 	// the step stays in flight and a resumed run treats the call as one
 	// whose outcome is unknown, rather than a call nobody can account for.
 	if err := x.audit(ctx, "tool.call", call.Name, outcome, call, details); err != nil {
 		return err
+	}
+	if fatal {
+		return fmt.Errorf("tool %s: %w", call.Name, err)
 	}
 	return x.completeTool(ctx, s, call, out)
 }
@@ -215,20 +212,13 @@ func (x *run) authorize(ctx context.Context, spec *engram.ToolSpec, call *engram
 
 // audit records one entry about a call of the run.
 func (x *run) audit(ctx context.Context, action, resource, outcome string, call *engram.Item, details map[string]any) error {
-	if x.rt.Audit == nil {
-		return nil
-	}
 	details["response_id"], details["call_id"] = x.r.ID, call.CallID
-	b, err := json.Marshal(details)
-	if err != nil {
-		return err
-	}
 	actor := "agent:" + x.r.AgentID
 	if x.r.User != "" {
 		actor += " user:" + x.r.User
 	}
-	e := &engram.AuditEntry{ProjectID: x.p.projectID, Actor: actor, Action: action, Resource: resource, Outcome: outcome, Details: b}
-	if err := x.rt.Audit.Record(ctx, e); err != nil {
+	e := &engram.AuditEntry{ProjectID: x.p.projectID, Actor: actor, Action: action, Resource: resource, Outcome: outcome, Details: engram.AuditDetails(details)}
+	if err := engram.RecordAudit(ctx, x.rt.Audit, e); err != nil {
 		// Fail closed, as for the store: the run stays where it was last
 		// journaled and resumes when the audit log takes writes again.
 		x.storeDown.Store(true)
