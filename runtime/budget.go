@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/engram-run/engram"
-	"github.com/engram-run/engram/tokens"
 )
 
 // IncompleteBudget is the incomplete_details.reason of a run stopped by a
@@ -61,7 +60,7 @@ func (x *run) checkBudgets(ctx context.Context, countInput bool) (string, error)
 	if countInput {
 		// The call's input as the window's items count it (each carries
 		// its count): building the request here would copy the window.
-		input = tokens.Stable(x.p.instructions()) + toolTokens(x.p.tools) + tokens.Items(x.window)
+		input = x.callTokens()
 		if x.recalled != nil {
 			input += x.recalled.Tokens
 		}
