@@ -74,7 +74,8 @@ func newConnectorEnv(t *testing.T) *connectorEnv {
 		t.Fatal(err)
 	}
 	log := &lockedBuffer{}
-	api := &enghttp.Server{Store: db, Secrets: box, Logger: slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	api := &enghttp.Server{Store: db, Secrets: box, Audit: engram.StoreAuditor{Store: db},
+		Logger: slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	srv := httptest.NewServer(api.Handler())
 	t.Cleanup(srv.Close)
 	ce := &connectorEnv{env: &env{srv: srv, store: db, keys: e.keys}, dir: dir, log: log, box: box, closeStore: closeStore}
@@ -162,6 +163,12 @@ func TestConnectorSecretsNeverShown(t *testing.T) {
 	rc, err = conns.Resolve(ctx, projectID, "bucket", "")
 	if err != nil || rc.Secret.Fields["secret_access_key"] != planted[1] {
 		t.Fatalf("bucket credential: %v", err)
+	}
+
+	// The audit log recorded each of those writes, and holds none of the
+	// secrets either.
+	if audit := call(adm, "GET", "/v1/audit?limit=1000", "", 200); strings.Count(audit, `"action":"POST /v1/connectors`) < 5 {
+		t.Errorf("the audit log lacks the connector writes: %.500s", audit)
 	}
 
 	logs := e.log.String()
