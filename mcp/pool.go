@@ -258,11 +258,7 @@ func (p *Pool) acquire(ctx context.Context, projectID, connector, user string) (
 	if err != nil {
 		return nil, nil, nil, engram.Errorf(engram.EInvalid, "MCP connector %q: %s", connector, engram.ErrorMessage(err))
 	}
-	id := rc.Connector.ID
-	if id == "" {
-		id = rc.Connector.Name
-	}
-	key := projectID + "\x00" + id + "\x00" + rc.User
+	key := projectID + "\x00" + rc.Connector.ID + "\x00" + rc.User
 	fp := fingerprint(rc)
 
 	p.mu.Lock()

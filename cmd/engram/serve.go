@@ -103,7 +103,7 @@ type app struct {
 	providers *provider.Registry
 	runtime   *runtime.Runtime
 	bus       *postgres.Bus // replicas' stream relay; nil on SQLite
-	mcp       *mcp.Pool     // sessions to MCP servers; nil until connectors are wired
+	mcp       *mcp.Pool     // sessions to MCP servers
 	// releaseNode frees this node's id on PostgreSQL (nil on SQLite).
 	releaseNode func()
 	handler     http.Handler
@@ -257,9 +257,7 @@ func openApp(ctx context.Context, e *invocation, sc storeConfig, logger *slog.Lo
 		store.Close()
 		return nil, err
 	}
-	if mcpPool != nil {
-		rt.MCP = mcpPool
-	}
+	rt.MCP = mcpPool
 	var bus *postgres.Bus
 	var releaseNode func()
 	if pg, ok := store.(*postgres.DB); ok {
@@ -298,15 +296,11 @@ func openApp(ctx context.Context, e *invocation, sc storeConfig, logger *slog.Lo
 	return &app{store: store, storeName: storeName, providers: providers, runtime: rt, bus: bus, mcp: mcpPool, releaseNode: releaseNode, handler: api.Handler(), jwts: jwts}, nil
 }
 
-// configureMCP makes the pool of MCP client sessions over conns (nil: no
-// pool, and agents cannot declare mcp tools), with its settings from the
-// environment: ENGRAM_MCP_ALLOW_STDIO=1 lets connectors start stdio
+// configureMCP makes the pool of MCP client sessions over conns, with its
+// settings from the environment: ENGRAM_MCP_ALLOW_STDIO=1 lets connectors start stdio
 // servers (commands on this host); ENGRAM_MCP_CONNECT_TIMEOUT,
 // ENGRAM_MCP_CALL_TIMEOUT and ENGRAM_MCP_IDLE_TIMEOUT are durations.
 func configureMCP(e *invocation, conns engram.Connectors, logger *slog.Logger) (*mcp.Pool, error) {
-	if conns == nil {
-		return nil, nil
-	}
 	p := mcp.New(conns, logger)
 	switch v := e.getenv("ENGRAM_MCP_ALLOW_STDIO"); v {
 	case "", "0", "false":
