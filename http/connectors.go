@@ -94,18 +94,6 @@ var secretFields = map[string][]string{
 	engram.ConnectorMCP:      nil,
 }
 
-func decodeStrict(raw json.RawMessage, out any) error {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(out); err != nil {
-		if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-			return engram.ParamErrorf(engram.EInvalid, "config", "Unknown parameter: 'config.%s'.", strings.Trim(name, `"`))
-		}
-		return engram.ParamErrorf(engram.EInvalid, "config", "Invalid 'config': %v", err)
-	}
-	return nil
-}
-
 func httpURL(param, s string) error {
 	u, err := url.Parse(s)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -136,7 +124,7 @@ func checkConnectorConfig(kind string, raw json.RawMessage) error {
 	switch kind {
 	case engram.ConnectorHTTP:
 		var c httpConnectorConfig
-		if err := decodeStrict(raw, &c); err != nil {
+		if err := decodeStrict(raw, "config", &c); err != nil {
 			return err
 		}
 		if c.BaseURL == "" {
@@ -145,7 +133,7 @@ func checkConnectorConfig(kind string, raw json.RawMessage) error {
 		return httpURL("config.base_url", c.BaseURL)
 	case engram.ConnectorS3:
 		var c s3ConnectorConfig
-		if err := decodeStrict(raw, &c); err != nil {
+		if err := decodeStrict(raw, "config", &c); err != nil {
 			return err
 		}
 		if c.Bucket == "" {
@@ -159,7 +147,7 @@ func checkConnectorConfig(kind string, raw json.RawMessage) error {
 		}
 	case engram.ConnectorPostgres:
 		var c postgresConnectorConfig
-		if err := decodeStrict(raw, &c); err != nil {
+		if err := decodeStrict(raw, "config", &c); err != nil {
 			return err
 		}
 		if c.URL == "" {
@@ -178,7 +166,7 @@ func checkConnectorConfig(kind string, raw json.RawMessage) error {
 		return negative(c.TimeoutMS, "timeout_ms")
 	case engram.ConnectorSQLite:
 		var c sqliteConnectorConfig
-		if err := decodeStrict(raw, &c); err != nil {
+		if err := decodeStrict(raw, "config", &c); err != nil {
 			return err
 		}
 		if c.Path == "" {
@@ -190,7 +178,7 @@ func checkConnectorConfig(kind string, raw json.RawMessage) error {
 		return negative(c.TimeoutMS, "timeout_ms")
 	case engram.ConnectorMCP:
 		var c mcpConnectorConfig
-		if err := decodeStrict(raw, &c); err != nil {
+		if err := decodeStrict(raw, "config", &c); err != nil {
 			return err
 		}
 		switch c.Transport {

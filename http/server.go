@@ -4,6 +4,7 @@
 package http
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -241,20 +242,34 @@ func (s *Server) decodeBody(w http.ResponseWriter, r *http.Request, out any) err
 	if err != nil {
 		return err
 	}
-	dec := json.NewDecoder(strings.NewReader(string(body)))
+	return decodeStrict(body, "", out)
+}
+
+// decodeStrict decodes a JSON object into out, refusing unknown fields,
+// with OpenAI-shaped errors. within is "" for a request's body (errors name
+// the parameter), or the parameter holding the object ("config"): errors
+// then name it, and an unknown field as "config.field".
+func decodeStrict(data []byte, within string, out any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(out); err != nil {
-		if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-			name = strings.Trim(name, `"`)
-			return engram.ParamErrorf(engram.EInvalid, name, "Unknown parameter: '%s'.", name)
-		}
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
-			return engram.ParamErrorf(engram.EInvalid, te.Field, "Invalid type for '%s': expected %s.", te.Field, te.Type)
-		}
-		return engram.Errorf(engram.EInvalid, "We could not parse the JSON body of your request: %v", err)
+	err := dec.Decode(out)
+	if err == nil {
+		return nil
 	}
-	return nil
+	name, unknown := strings.CutPrefix(err.Error(), "json: unknown field ")
+	name = strings.Trim(name, `"`)
+	var te *json.UnmarshalTypeError
+	switch {
+	case within != "" && unknown:
+		return engram.ParamErrorf(engram.EInvalid, within, "Unknown parameter: '%s.%s'.", within, name)
+	case within != "":
+		return engram.ParamErrorf(engram.EInvalid, within, "Invalid '%s': %v", within, err)
+	case unknown:
+		return engram.ParamErrorf(engram.EInvalid, name, "Unknown parameter: '%s'.", name)
+	case errors.As(err, &te):
+		return engram.ParamErrorf(engram.EInvalid, te.Field, "Invalid type for '%s': expected %s.", te.Field, te.Type)
+	}
+	return engram.Errorf(engram.EInvalid, "We could not parse the JSON body of your request: %v", err)
 }
 
 // page reads after/before/limit/order from the query, with OpenAI's limits.
