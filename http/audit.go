@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -204,7 +205,7 @@ type auditEntryJSON struct {
 }
 
 // auditOutcomes are the outcomes entries may have.
-var auditOutcomes = []string{engram.AuditSuccess, engram.AuditFailure, engram.DecisionAllow, engram.DecisionDeny, engram.DecisionAsk}
+var auditOutcomes = []string{engram.AuditSuccess, engram.AuditFailure, engram.AuditRefused, engram.DecisionAllow, engram.DecisionDeny, engram.DecisionAsk}
 
 // auditFilter reads GET /v1/audit's query.
 func auditFilter(r *http.Request) (engram.AuditFilter, error) {
@@ -217,7 +218,7 @@ func auditFilter(r *http.Request) (engram.AuditFilter, error) {
 	if f.Order != "asc" && f.Order != "desc" {
 		return f, engram.ParamErrorf(engram.EInvalid, "order", "Invalid value for 'order': expected 'asc' or 'desc', but got '%s'.", f.Order)
 	}
-	if f.Outcome != "" && !contains(auditOutcomes, f.Outcome) {
+	if f.Outcome != "" && !slices.Contains(auditOutcomes, f.Outcome) {
 		return f, engram.ParamErrorf(engram.EInvalid, "outcome", "Invalid value for 'outcome': expected one of %s, but got '%s'.", strings.Join(auditOutcomes, ", "), f.Outcome)
 	}
 	for _, n := range []struct {
@@ -242,15 +243,6 @@ func auditFilter(r *http.Request) (engram.AuditFilter, error) {
 		f.Limit = n
 	}
 	return f, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) {

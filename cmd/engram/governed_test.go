@@ -158,6 +158,10 @@ forbid (principal, action, resource) when { context.args has user && context.arg
 	if got["tool.call wire_money success"] || got["tool.call memory_search success"] {
 		t.Errorf("a denied call was made: %v", got)
 	}
+	// The refusal is found by its outcome.
+	if status, body := do("GET", "/v1/audit?outcome=refused", ""); status != 200 || !strings.Contains(body, `"resource":"http_request"`) || strings.Contains(body, `"resource":"sql_query"`) {
+		t.Errorf("audit filtered by outcome refused: %d %s", status, body)
+	}
 	if out, _, err := cli(t, srv, srv.AdminKey, "", "audit", "verify"); err != nil {
 		t.Errorf("audit verify: %v %s", err, out)
 	}
